@@ -182,6 +182,8 @@ def promote(state: State, ctx: Context, service: str, to: str, version: str | No
         version = svc.stacks[0].containers[-1].version
     pushed, ops = _push(ctx, svc, _version(ctx, version))
     new, more = _pop(ctx, pushed, position)
+    final = {c.id: pos for st in new.stacks for pos, c in enumerate(st.containers)}
+    ops = [replace(op, position=final.get(op.container, op.position)) for op in ops]
     after = _with_service(state, new)
     args = {"service": service, "version": version, "to": ctx.policy.stage_name(position)}
     entries = _entries(svc, new, {})

@@ -75,16 +75,19 @@ def _check_service(service: Service, policy: Policy) -> Iterator[Violation]:
     indexes = [s.index for s in service.stacks]
     if len(set(indexes)) != len(indexes):
         yield Violation(STACK, name, "two stacks share one index")
+    identical = True
     for stack in service.stacks[1:]:
         if stack.versions != first.versions:
+            identical = False
             yield Violation(
                 STACK,
                 f"{name}/{stack.index}",
                 f"differs from stack {first.index}: "
                 f"[{', '.join(stack.versions)}] vs [{', '.join(first.versions)}]",
             )
-    for stack in service.stacks:
-        where = f"{name}/{stack.index}"
+    # Identical stacks break the same rules in the same places: say it once for the service.
+    for stack in (first,) if identical else service.stacks:
+        where = name if identical else f"{name}/{stack.index}"
         height = stack.height
         if height < policy.min_height:
             yield Violation(

@@ -1,0 +1,7 @@
+"""``python -m pipeline_kit``."""
+
+import sys
+
+from pipeline_kit.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,220 @@
+"""Rendering: plans, state tables and JSON. Nothing here reads or writes state."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline_kit.model.constraints import Violation
+from pipeline_kit.model.items import Service, State
+from pipeline_kit.model.plan import Plan
+from pipeline_kit.model.policy import Policy
+
+NOT_DEPLOYED = "runtime: none: pipeline-kit records the state; nothing is deployed by pipeline-kit"
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def stage_of(service: Service, policy: Policy) -> dict[str, str]:
+    """Per stage, the version (all stacks agree) or the versions joined by '|'."""
+    out: dict[str, str] = {}
+    for pos in range(service.height):
+        found = sorted({s.containers[pos].version for s in service.stacks if pos < s.height})
+        out[policy.stage_name(pos)] = "|".join(found)
+    return out
+
+
+def service_json(service: Service, policy: Policy) -> dict[str, Any]:
+    return {
+        "name": service.name,
+        "image": service.image,
+        "height": service.height,
+        "stages": stage_of(service, policy),
+        "stacks": [
+            {
+                "index": s.index,
+                "host": s.host,
+                "containers": [
+                    {
+                        "position": pos,
+                        "stage": policy.stage_name(pos),
+                        "version": c.version,
+                        "id": c.id,
+                        "entered": c.entered.isoformat(),
+                        "previous": c.previous,
+                        "deployed": False,
+                    }
+                    for pos, c in enumerate(s.containers)
+                ],
+            }
+            for s in service.stacks
+        ],
+    }
+
+
+def services_table(services: Iterable[Service], policy: Policy) -> None:
+    table = Table(title="services")
+    table.add_column("service")
+    table.add_column("image")
+    table.add_column("stacks", justify="right")
+    for stage in policy.stages:
+        table.add_column(stage)
+    extra = 0
+    rows = list(services)
+    for svc in rows:
+        extra = max(extra, svc.height - len(policy.stages))
+    for pos in range(extra):
+        table.add_column(policy.stage_name(len(policy.stages) + pos))
+    for svc in rows:
+        stages = stage_of(svc, policy)
+        cells = [stages.get(policy.stage_name(p), "-") for p in range(len(policy.stages) + extra)]
+        table.add_row(svc.name, svc.image, str(len(svc.stacks)), *cells)
+    console.print(table)
+
+
+def containers_table(services: Iterable[Service], policy: Policy) -> None:
+    table = Table(title="containers")
+    for column in ("service", "stack", "host", "position", "stage", "version", "id", "since"):
+        table.add_column(column)
+    for svc in services:
+        for stack in svc.stacks:
+            for pos, c in enumerate(stack.containers):
+                table.add_row(
+                    svc.name,
+                    str(stack.index),
+                    stack.host,
+                    str(pos),
+                    policy.stage_name(pos),
+                    c.version,
+                    c.id,
+                    c.entered.strftime("%Y-%m-%d %H:%M:%S"),
+                )
+    console.print(table)
+
+
+def endpoints_json(state: State, policy: Policy, names: Iterable[str]) -> list[dict[str, Any]]:
+    out = []
+    for name in names:
+        e = state.endpoints[name]
+        tree = state.trees.get((e.service, e.position))
+        out.append(
+            {
+                "name": e.name,
+                "service": e.service,
+                "port": e.port,
+                "stage": policy.stage_name(e.position),
+                "tree": [
+                    {"parent": x.parent, "child": x.child, "stage": policy.stage_name(x.position)}
+                    for x in (tree.edges if tree else ())
+                ],
+            }
+        )
+    return out
+
+
+def endpoints_table(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="endpoints")
+    for column in ("endpoint", "service", "port", "stage", "tree"):
+        table.add_column(column)
+    for r in rows:
+        tree = ", ".join(f"{e['parent']} → {e['child']}@{e['stage']}" for e in r["tree"]) or "-"
+        table.add_row(r["name"], r["service"], str(r["port"]), r["stage"], tree)
+    console.print(table)
+
+
+def history_table(entries: list[dict[str, Any]]) -> None:
+    table = Table(title="history")
+    for column in ("#", "when", "who", "action", "arguments", "after"):
+        table.add_column(column)
+    for h in entries:
+        args = " ".join(f"{k}={v}" for k, v in sorted(h["args"].items()) if v is not None)
+        after = "; ".join(
+            f"{svc}: "
+            + " ".join(f"{stage}={'|'.join(sorted(set(v)))}" for stage, v in c["after"].items())
+            for svc, c in sorted(h["changes"].items())
+        )
+        table.add_row(str(h["id"]), h["at"][:19], h["actor"], h["action"], args, after)
+    console.print(table)
+
+
+def violations(items: Iterable[Violation]) -> None:
+    for v in items:
+        console.print(f"  ✗ {v}", markup=False)
+
+
+def plan(plan: Plan, policy: Policy, applied: bool) -> None:
+    """The exact plan: per stack, per position, old → new; operations; violations."""
+    args = " ".join(f"{k}={v}" for k, v in plan.args.items() if v is not None)
+    console.print(f"plan: {plan.action} {args}", markup=False)
+    current: tuple[str, int] | None = None
+    for change in plan.changes():
+        if (change.service, change.stack) != current:
+            current = (change.service, change.stack)
+            console.print(f"  {change.service} stack {change.stack}", markup=False)
+        old, new = change.old or "-", change.new or "-"
+        mark = "" if old != new else "  (same version)"
+        console.print(
+            f"    {policy.stage_name(change.position):<6} {old} → {new}{mark}", markup=False
+        )
+    changed = _non_stack_changes(plan, policy)
+    for line in changed:
+        console.print(f"  {line}", markup=False)
+    if not plan.changes() and not changed:
+        console.print("  no change", markup=False)
+    for op in plan.operations:
+        console.print(
+            f"  {op.kind} {op.service}/{op.stack} {op.version} at "
+            f"{policy.stage_name(op.position)} (container {op.container})",
+            markup=False,
+        )
+    if plan.operations:
+        console.print("  (runtime none: operations are recorded, not run)", markup=False)
+    if plan.violations:
+        console.print(f"refused: {len(plan.violations)} violation(s)", markup=False)
+        violations(plan.violations)
+    elif applied:
+        console.print("applied", markup=False)
+    else:
+        console.print("dry run: nothing changed", markup=False)
+
+
+def _non_stack_changes(plan: Plan, policy: Policy) -> list[str]:
+    before, after = plan.before, plan.after
+    lines = []
+    for name in sorted(set(before.endpoints) | set(after.endpoints)):
+        old, new = before.endpoints.get(name), after.endpoints.get(name)
+        if old != new and new is not None:
+            was = f" (was {policy.stage_name(old.position)})" if old else ""
+            lines.append(
+                f"endpoint {name}: {new.service}@{policy.stage_name(new.position)} "
+                f"port {new.port}{was}"
+            )
+    for key in sorted(set(after.trees) - set(before.trees)):
+        lines.append(f"tree {key[0]}@{policy.stage_name(key[1])}: new")
+    for key in sorted(after.trees):
+        old_tree = before.trees.get(key)
+        for edge in after.trees[key].edges:
+            if old_tree is not None and edge not in old_tree.edges:
+                lines.append(
+                    f"tree {key[0]}@{policy.stage_name(key[1])}: "
+                    f"{edge.parent} → {edge.child}@{policy.stage_name(edge.position)}"
+                )
+    for a in after.approvals:
+        if a not in before.approvals:
+            lines.append(
+                f"approval: {a.service} {a.version} may enter {policy.stage_name(a.position)} "
+                f"(by {a.by})"
+            )
+    for r in after.rejections:
+        if r not in before.rejections:
+            lines.append(f"rejected: {r.service} {r.version} ({r.reason})")
+    return lines

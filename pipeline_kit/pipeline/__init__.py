@@ -1,0 +1,1 @@
+"""The steps a command runs: load → plan → check → apply → report."""

@@ -1,0 +1,1 @@
+"""The state in a SQL database (SQLAlchemy): load, apply in one locked transaction, history."""
