@@ -1,0 +1,1 @@
+"""Shared test helpers (fixtures and servers used by the test suite)."""
