@@ -168,11 +168,13 @@ def _check_trees(state: State, policy: Policy, scope: set[str] | None) -> Iterat
     for tree in state.trees.values():
         members = {tree.service}
         for edge in tree.edges:
+            known = edge.parent in members  # edges are kept in the order they were added
+            members.add(edge.child)
             if scope is not None and not {tree.service, edge.child} & scope:
                 continue
             where = f"{tree.service}@{policy.stage_name(tree.position)}"
             child = state.services.get(edge.child)
-            if edge.parent not in members:
+            if not known:
                 yield Violation(
                     TREES, where, f"edge {edge.parent} → {edge.child}: parent not in tree"
                 )
@@ -185,7 +187,6 @@ def _check_trees(state: State, policy: Policy, scope: set[str] | None) -> Iterat
                     f"edge {edge.parent} → {edge.child} points at position {edge.position}, "
                     f"{edge.child} has height {child.height}",
                 )
-            members.add(edge.child)
 
 
 def check_entries(
