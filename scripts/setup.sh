@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up pipeline-kit in ./.venv. With "test": also the test tools, and (as root on Debian)
+# the PostgreSQL server the store tests run against.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=0
+[ "${1:-}" = "test" ] && want_tests=1
+
+apt_install() {
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    else
+        echo "setup: please install the Debian packages: $*" >&2
+    fi
+}
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    apt_install python3 python3-venv python3-pip
+fi
+if [ "$want_tests" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+    && ! command -v initdb >/dev/null 2>&1; then
+    apt_install postgresql
+fi
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+if [ "$want_tests" = 1 ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+else
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+fi
