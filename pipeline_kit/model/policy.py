@@ -44,7 +44,7 @@ class Policy:
         """The position of a stage given by name (``qa``) or number (``1``)."""
         if stage in self.stages:
             return self.stages.index(stage)
-        if stage.isdigit() and len(stage) < 6:
+        if stage.isascii() and stage.isdigit() and len(stage) < 6:
             return int(stage)
         raise InvalidInput(
             f"unknown stage {stage!r}: stages are {', '.join(self.stages)} (or a position number)"
