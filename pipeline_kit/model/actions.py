@@ -225,6 +225,7 @@ def rollback(
     position = _position(ctx, svc, stage) if stage is not None else 0
     name = ctx.policy.stage_name(position)
     stacks, ops, rejections = [], [], list(state.rejections)
+    copies: dict[str, Entry] = {}
     for stack in svc.stacks:
         old = stack.containers[position]
         target = _version(ctx, to) if to is not None else old.previous
@@ -238,21 +239,22 @@ def rollback(
         ):
             raise InvalidInput(f"{target} is not older than {old.version} in {name}")
         c = Container(ctx.new_id(), target, ctx.now, previous=old.version)
+        restored = target == old.previous  # it held this stage before: no new sign-off
+        copies[c.id] = Entry(svc.name, stack.index, position, target, None, ctx.now, restored)
         ops += [
             _start(svc.name, stack.index, position, c),
             _stop(svc.name, stack.index, position, old),
         ]
         cs = stack.containers
         stacks.append(replace(stack, containers=(*cs[:position], c, *cs[position + 1 :])))
-        if state.is_rejected(service, old.version) is None and not any(
-            r.service == service and r.version == old.version for r in rejections
-        ):
+        if replace(state, rejections=tuple(rejections)).is_rejected(service, old.version) is None:
             reason = f"rolled back from {name}"
             rejections.append(Rejection(service, old.version, reason, ctx.actor, ctx.now))
     new = replace(svc, stacks=tuple(stacks))
     after = replace(_with_service(state, new), rejections=tuple(rejections))
     args = {"service": service, "stage": name, "to": to}
-    return _finish("rollback", args, ctx, state, after, ops, _entries(svc, new, {}), [service])
+    entries = _entries(svc, new, copies)
+    return _finish("rollback", args, ctx, state, after, ops, entries, [service])
 
 
 # -- services and stacks -------------------------------------------------------------------
@@ -288,7 +290,9 @@ def add_service(
     svc = Service(name, image, tuple(new_stacks))
     after = _with_service(state, svc)
     args = {"name": name, "image": image, "stacks": stacks, "versions": listed}
-    return _finish("service add", args, ctx, state, after, ops, _entries(None, svc, {}), [name])
+    # A new service declares what runs where: no sign-off, but no pre-release or rejected one.
+    entries = [replace(e, signed_off=True) for e in _entries(None, svc, {})]
+    return _finish("service add", args, ctx, state, after, ops, entries, [name])
 
 
 def add_stack(state: State, ctx: Context, service: str, host: str | None = None) -> Plan:

@@ -170,13 +170,21 @@ class State:
         return [t for t in self.trees.values() if t.service == service]
 
     def is_rejected(self, service: str, version: str) -> Rejection | None:
+        """The rejection of ``version`` (``v1.2.0`` and ``1.2.0`` are one version)."""
+        key = same_version(version)
         for rejection in self.rejections:
-            if rejection.service == service and rejection.version == version:
+            if rejection.service == service and same_version(rejection.version) == key:
                 return rejection
         return None
 
     def is_approved(self, service: str, version: str, position: int) -> bool:
+        key = same_version(version)
         return any(
-            a.service == service and a.version == version and a.position == position
+            a.service == service and same_version(a.version) == key and a.position == position
             for a in self.approvals
         )
+
+
+def same_version(version: str) -> str:
+    """The form under which two spellings of one version compare equal (no ``v`` prefix)."""
+    return version[1:] if version[:1] in ("v", "V") and version[1:2].isdigit() else version
