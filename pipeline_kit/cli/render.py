@@ -21,7 +21,9 @@ console = Console(highlight=False, soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Indented on a terminal; compact (and several times faster to write) in a pipe."""
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(data, indent=indent, sort_keys=True) + "\n")
 
 
 def stage_of(service: Service, policy: Policy) -> dict[str, str]:

@@ -64,6 +64,7 @@ def compare(a: str, b: str) -> int:
     return va.compare(vb)
 
 
+@lru_cache(maxsize=65536)
 def in_order(lower: str, upper: str, policy: VersionPolicy) -> bool:
     """Whether ``upper`` may sit above ``lower`` on a stack under ``policy``."""
     if policy is VersionPolicy.ANY:

@@ -7,6 +7,7 @@ Both give up after ``lock_timeout`` seconds with one clear line.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,17 @@ from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
 from pipeline_kit.store import codec
 from pipeline_kit.store import tables as t
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -187,15 +199,19 @@ class Session:
         if self.empty:
             return State()
         c = self.conn
+        with _no_gc():  # ~100k small immutable objects: the collector would only scan them
+            return self._load_all(c)
+
+    def _load_all(self, c: Connection) -> State:
         return codec.build_state(
-            c.execute(select(t.services)).mappings(),
-            c.execute(select(t.stacks)).mappings(),
-            c.execute(select(t.containers)).mappings(),
-            c.execute(select(t.endpoints)).mappings(),
-            c.execute(select(t.trees)).mappings(),
-            c.execute(select(t.edges)).mappings(),
-            c.execute(select(t.approvals).order_by(t.approvals.c.id)).mappings(),
-            c.execute(select(t.rejections).order_by(t.rejections.c.id)).mappings(),
+            c.execute(select(t.services)).mappings().all(),
+            c.execute(select(t.stacks)).mappings().all(),
+            c.execute(select(t.containers)).mappings().all(),
+            c.execute(select(t.endpoints)).mappings().all(),
+            c.execute(select(t.trees)).mappings().all(),
+            c.execute(select(t.edges)).mappings().all(),
+            c.execute(select(t.approvals).order_by(t.approvals.c.id)).mappings().all(),
+            c.execute(select(t.rejections).order_by(t.rejections.c.id)).mappings().all(),
         )
 
     def load(self, scope: Scope) -> State:
@@ -219,9 +235,11 @@ class Session:
         edge_rows = list(c.execute(select(t.edges).where(t.edges.c.service.in_(roots))).mappings())
         names |= roots | {r["child"] for r in edge_rows}
         return codec.build_state(
-            c.execute(select(t.services).where(t.services.c.name.in_(names))).mappings(),
-            c.execute(select(t.stacks).where(t.stacks.c.service.in_(names))).mappings(),
-            c.execute(select(t.containers).where(t.containers.c.service.in_(names))).mappings(),
+            c.execute(select(t.services).where(t.services.c.name.in_(names))).mappings().all(),
+            c.execute(select(t.stacks).where(t.stacks.c.service.in_(names))).mappings().all(),
+            c.execute(select(t.containers).where(t.containers.c.service.in_(names)))
+            .mappings()
+            .all(),
             endpoint_rows,
             tree_rows,
             edge_rows,
@@ -229,12 +247,16 @@ class Session:
                 select(t.approvals)
                 .where(t.approvals.c.service.in_(names))
                 .order_by(t.approvals.c.id)
-            ).mappings(),
+            )
+            .mappings()
+            .all(),
             c.execute(
                 select(t.rejections)
                 .where(t.rejections.c.service.in_(names))
                 .order_by(t.rejections.c.id)
-            ).mappings(),
+            )
+            .mappings()
+            .all(),
         )
 
     def service_names(self) -> list[str]:
@@ -256,53 +278,59 @@ class Session:
     # -- writing ---------------------------------------------------------------------------
 
     def write_state(self, before: State, after: State) -> None:
-        """Write every item that differs between ``before`` and ``after``."""
-        c = self.conn
-        for name in set(before.services) | set(after.services):
+        """Write every item that differs between ``before`` and ``after``, table by table."""
+        services = [
+            n
+            for n in set(before.services) | set(after.services)
+            if before.services.get(n) != after.services.get(n)
+        ]
+        endpoints = [
+            n
+            for n in set(before.endpoints) | set(after.endpoints)
+            if before.endpoints.get(n) != after.endpoints.get(n)
+        ]
+        trees = [
+            k
+            for k in set(before.trees) | set(after.trees)
+            if before.trees.get(k) != after.trees.get(k)
+        ]
+        rows: dict[str, list[codec.Row]] = {name: [] for name in _ORDER}
+        for name in services:
             new = after.services.get(name)
-            if before.services.get(name) == new:
-                continue
-            for table in (t.containers, t.stacks, t.services):
-                c.execute(
-                    delete(table).where(table.c.service == name)
-                    if table is not t.services
-                    else delete(table).where(table.c.name == name)
-                )
             if new is not None:
                 row, stacks, containers = codec.service_rows(new)
-                c.execute(insert(t.services), [row])
-                if stacks:
-                    c.execute(insert(t.stacks), stacks)
-                if containers:
-                    c.execute(insert(t.containers), containers)
-        for name in set(before.endpoints) | set(after.endpoints):
-            endpoint = after.endpoints.get(name)
-            if before.endpoints.get(name) == endpoint:
-                continue
-            c.execute(delete(t.endpoints).where(t.endpoints.c.name == name))
-            if endpoint is not None:
-                c.execute(insert(t.endpoints), [codec.endpoint_row(endpoint)])
-        for key in set(before.trees) | set(after.trees):
+                rows["services"].append(row)
+                rows["stacks"] += stacks
+                rows["containers"] += containers
+        rows["endpoints"] = [
+            codec.endpoint_row(after.endpoints[n]) for n in endpoints if n in after.endpoints
+        ]
+        for key in trees:
             tree = after.trees.get(key)
-            if before.trees.get(key) == tree:
-                continue
+            if tree is not None:
+                row, edges = codec.tree_rows(tree)
+                rows["trees"].append(row)
+                rows["edges"] += edges
+        known, seen = set(before.approvals), set(before.rejections)
+        rows["approvals"] = [codec.approval_row(a) for a in after.approvals if a not in known]
+        rows["rejections"] = [codec.rejection_row(r) for r in after.rejections if r not in seen]
+        c = self.conn
+        old_services = [n for n in services if n in before.services]
+        if old_services:
+            for table in (t.containers, t.stacks):
+                c.execute(delete(table).where(table.c.service.in_(old_services)))
+            c.execute(delete(t.services).where(t.services.c.name.in_(old_services)))
+        old_endpoints = [n for n in endpoints if n in before.endpoints]
+        if old_endpoints:
+            c.execute(delete(t.endpoints).where(t.endpoints.c.name.in_(old_endpoints)))
+        for key in (k for k in trees if k in before.trees):
             for table in (t.trees, t.edges):
                 c.execute(
                     delete(table).where(table.c.service == key[0], table.c.position == key[1])
                 )
-            if tree is not None:
-                row, edges = codec.tree_rows(tree)
-                c.execute(insert(t.trees), [row])
-                if edges:
-                    c.execute(insert(t.edges), edges)
-        known = set(before.approvals)
-        new_approvals = [codec.approval_row(a) for a in after.approvals if a not in known]
-        if new_approvals:
-            c.execute(insert(t.approvals), new_approvals)
-        seen = set(before.rejections)
-        new_rejections = [codec.rejection_row(r) for r in after.rejections if r not in seen]
-        if new_rejections:
-            c.execute(insert(t.rejections), new_rejections)
+        for name in _ORDER:
+            if rows[name]:
+                c.execute(insert(getattr(t, name)), rows[name])
 
     def apply(self, plan: Plan, policy: Policy, actor: str, now: datetime) -> None:
         """Write the plan's new state and record it in the history."""
@@ -351,6 +379,18 @@ class Session:
             }
             for r in reversed(rows)
         ]
+
+
+_ORDER = (
+    "services",
+    "stacks",
+    "containers",
+    "endpoints",
+    "trees",
+    "edges",
+    "approvals",
+    "rejections",
+)
 
 
 def _like(value: str) -> str:
