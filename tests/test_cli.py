@@ -214,6 +214,11 @@ def test_show_commands_and_wildcards(webapp: Path, cli: CLI) -> None:
     assert containers[0]["stacks"][0]["containers"][2]["stage"] == "dev"
     (endpoint,) = json.loads(cli("show", "endpoint", "w?b", "--json").out)
     assert endpoint["tree"] == [{"parent": "webapp", "child": "api", "stage": "prod"}]
+    stacks = json.loads(cli("show", "stacks", "webapp", "--json").out)
+    assert [(s["index"], s["host"], s["versions"]["dev"]) for s in stacks] == [
+        (0, "local", "v0.1.0"),
+        (1, "local", "v0.1.0"),
+    ]
     assert cli("switch", "web", "--stage", "qa").code == 0
     (endpoint,) = json.loads(cli("show", "endpoints", "--json").out)
     assert endpoint["stage"] == "qa"

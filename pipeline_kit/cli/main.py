@@ -104,7 +104,7 @@ def _matching(names: list[str], pattern: str, kind: str) -> list[str]:
     return found
 
 
-def _show_services(pattern: str, as_json: bool, containers: bool = False) -> None:
+def _show_services(pattern: str, as_json: bool, view: str = "services") -> None:
     from pipeline_kit.cli import render
     from pipeline_kit.pipeline.manage import load_state
 
@@ -113,10 +113,16 @@ def _show_services(pattern: str, as_json: bool, containers: bool = False) -> Non
     state = load_state(settings, [pattern] if exact else None)
     names = _matching(list(state.services), pattern, "service")
     services = [state.services[n] for n in names]
-    if as_json:
+    if view == "stacks":
+        rows = render.stacks_json(services, settings.policy)
+        if as_json:
+            render.emit_json(rows)
+            return
+        render.stacks_table(rows)
+    elif as_json:
         render.emit_json([render.service_json(s, settings.policy) for s in services])
         return
-    if containers:
+    elif view == "containers":
         render.containers_table(services, settings.policy)
     else:
         render.services_table(services, settings.policy)
@@ -132,19 +138,19 @@ def show_services(pattern: Annotated[str, typer.Argument()] = "*", json: Json = 
 @show_app.command("service")
 def show_service(name: str, json: Json = False) -> None:
     """One service (or those matching a * pattern) with all its containers."""
-    _show_services(name, json, containers=True)
+    _show_services(name, json, "containers")
 
 
 @show_app.command("stacks")
 def show_stacks(pattern: Annotated[str, typer.Argument()] = "*", json: Json = False) -> None:
     """Every stack: service, index, host and versions."""
-    _show_services(pattern, json)
+    _show_services(pattern, json, "stacks")
 
 
 @show_app.command("containers")
 def show_containers(pattern: Annotated[str, typer.Argument()] = "*", json: Json = False) -> None:
     """Every container: service, stack, position, stage, version."""
-    _show_services(pattern, json, containers=True)
+    _show_services(pattern, json, "containers")
 
 
 def _show_endpoints(pattern: str, as_json: bool) -> None:

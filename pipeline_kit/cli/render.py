@@ -83,6 +83,30 @@ def services_table(services: Iterable[Service], policy: Policy) -> None:
     console.print(table)
 
 
+def stacks_json(services: Iterable[Service], policy: Policy) -> list[dict[str, Any]]:
+    return [
+        {
+            "service": svc.name,
+            "index": stack.index,
+            "host": stack.host,
+            "height": stack.height,
+            "versions": {policy.stage_name(p): c.version for p, c in enumerate(stack.containers)},
+        }
+        for svc in services
+        for stack in svc.stacks
+    ]
+
+
+def stacks_table(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="stacks")
+    for column in ("service", "stack", "host", "height", "versions (stage=version)"):
+        table.add_column(column)
+    for r in rows:
+        versions = " ".join(f"{stage}={v}" for stage, v in r["versions"].items())
+        table.add_row(r["service"], str(r["index"]), r["host"], str(r["height"]), versions)
+    console.print(table)
+
+
 def containers_table(services: Iterable[Service], policy: Policy) -> None:
     table = Table(title="containers")
     for column in ("service", "stack", "host", "position", "stage", "version", "id", "since"):
