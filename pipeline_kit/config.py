@@ -17,7 +17,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline_kit.model.errors import InvalidInput
-from pipeline_kit.model.items import check_host
 from pipeline_kit.model.policy import Gate, Policy
 from pipeline_kit.model.versions import VersionPolicy
 
@@ -59,7 +58,6 @@ class _ConfigModel(BaseModel):
     min_height: int | None = Field(default=None, ge=1, le=64)
     max_height: int | None = Field(default=None, ge=1, le=64)
     distinct_hosts: bool = False
-    default_host: str = "local"
     runtime: Literal["none"] = "none"
     database: str = DEFAULT_DATABASE
     lock_timeout: float = Field(default=30.0, gt=0, le=3600)
@@ -75,12 +73,6 @@ class _ConfigModel(BaseModel):
                 raise ValueError(f"invalid stage name {stage!r}: lowercase letters, digits, '-'")
         if len(set(value)) != len(value):
             raise ValueError("stage names must be distinct")
-        return value
-
-    @field_validator("default_host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        check_host(value)
         return value
 
     @model_validator(mode="after")
@@ -107,7 +99,6 @@ class Settings:
     database: str
     runtime: str
     lock_timeout: float
-    default_host: str
     source: Path | None  # the file the values came from, if any
     home: Path  # the folder that holds .pipeline-kit/
 
@@ -226,9 +217,7 @@ def load(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> S
         distinct_hosts=model.distinct_hosts,
         gates=gates,
     )
-    return Settings(
-        policy, model.database, model.runtime, model.lock_timeout, model.default_host, path, home
-    )
+    return Settings(policy, model.database, model.runtime, model.lock_timeout, path, home)
 
 
 def render_default() -> str:

@@ -91,7 +91,6 @@ def test_random_actions_through_the_store(steps: list[tuple[Any, ...]]) -> None:
             f"sqlite:///{Path(folder) / 'state.db'}",
             "none",
             5.0,
-            "local",
             None,
             Path(folder),
         )

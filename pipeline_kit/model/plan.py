@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pipeline_kit.model.constraints import Violation
@@ -42,7 +42,6 @@ class Plan:
     after: State
     operations: tuple[Operation, ...] = ()
     violations: tuple[Violation, ...] = ()
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -407,8 +407,3 @@ def stage_versions(state: State, name: str, policy: Policy) -> dict[str, list[st
         for pos, c in enumerate(stack.containers):
             out.setdefault(policy.stage_name(pos), []).append(c.version)
     return out
-
-
-def owned(scope_services: Iterable[str]) -> Scope:
-    """A scope of services only."""
-    return Scope(services=frozenset(scope_services))
