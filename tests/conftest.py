@@ -27,6 +27,14 @@ class Result:
 CLI = Callable[..., Result]
 
 
+def add_webapp(cli: CLI, *versions: str, stacks: int = 2) -> Result:
+    """``init`` and ``service add webapp`` with ``stacks`` stacks of the given versions."""
+    assert cli("init").code == 0
+    flags = [part for version in versions for part in ("--version", version)]
+    args = ["service", "add", "webapp", "--image", "example/webapp", "--stacks", str(stacks)]
+    return cli(*args, *flags)
+
+
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)],
 )

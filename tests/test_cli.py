@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLI
+from tests.conftest import CLI, add_webapp
 
 Snapshot = Callable[[], str]
 
@@ -16,18 +16,7 @@ Snapshot = Callable[[], str]
 @pytest.fixture
 def webapp(project: Path, cli: CLI) -> Path:
     """The README scenario up to the endpoint: two stacks of three, padded, and an endpoint."""
-    assert cli("init").code == 0
-    result = cli(
-        "service",
-        "add",
-        "webapp",
-        "--image",
-        "example/webapp",
-        "--stacks",
-        "2",
-        "--version",
-        "v0.1.0",
-    )
+    result = add_webapp(cli, "v0.1.0")
     assert result.code == 0, result.err
     result = cli(
         "endpoint", "add", "web", "--service", "webapp", "--port", "8080", "--stage", "prod"
@@ -61,22 +50,7 @@ def test_readme_scenario(webapp: Path, cli: CLI, snapshot: Snapshot) -> None:
 
 
 def test_promotion_semantics_through_the_cli(project: Path, cli: CLI) -> None:
-    cli("init")
-    add = cli(
-        "service",
-        "add",
-        "webapp",
-        "--image",
-        "example/webapp",
-        "--stacks",
-        "2",
-        "--version",
-        "v1.1.0",
-        "--version",
-        "v1.2.0",
-        "--version",
-        "v1.3.0",
-    )
+    add = add_webapp(cli, "v1.1.0", "v1.2.0", "v1.3.0")
     assert add.code == 0, add.err
     assert cli("promote", "webapp", "--to", "qa").code == 0
     assert _stages(cli) == {"prod": "v1.1.0", "qa": "v1.3.0", "dev": "v1.3.0"}

@@ -13,7 +13,7 @@ import pytest
 from pipeline_kit.model.constraints import check_state
 from pipeline_kit.model.policy import Policy
 from pipeline_kit.store.database import Store
-from tests.conftest import CLI
+from tests.conftest import CLI, add_webapp
 
 PROCESSES = 8
 
@@ -31,18 +31,7 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[str]:
 
 @pytest.mark.slow
 def test_eight_processes_promote_one_service(project: Path, cli: CLI, db_url: str) -> None:
-    assert cli("init").code == 0
-    add = cli(
-        "service",
-        "add",
-        "webapp",
-        "--image",
-        "example/webapp",
-        "--stacks",
-        "2",
-        "--version",
-        "v1.0.0",
-    )
+    add = add_webapp(cli, "v1.0.0")
     assert add.code == 0, add.err
     # Versions in an order that makes some promotions lower than the top when they run late.
     versions = [f"v1.{minor}.0" for minor in (3, 1, 8, 2, 5, 4, 7, 6)]
