@@ -182,7 +182,8 @@ def plan(plan: Plan, policy: Policy, applied: bool) -> None:
     args = " ".join(f"{k}={v}" for k, v in plan.args.items() if v is not None)
     console.print(f"plan: {plan.action} {args}", markup=False)
     current: tuple[str, int] | None = None
-    for change in plan.changes():
+    changes = plan.changes()
+    for change in changes:
         if (change.service, change.stack) != current:
             current = (change.service, change.stack)
             console.print(f"  {change.service} stack {change.stack}", markup=False)
@@ -194,7 +195,7 @@ def plan(plan: Plan, policy: Policy, applied: bool) -> None:
     changed = _non_stack_changes(plan, policy)
     for line in changed:
         console.print(f"  {line}", markup=False)
-    if not plan.changes() and not changed:
+    if not changes and not changed:
         console.print("  no change", markup=False)
     for op in plan.operations:
         console.print(

@@ -200,7 +200,6 @@ def check_entries(
         if entry.position >= len(policy.stages):
             continue
         stage = policy.stage_name(entry.position)
-        key = (entry.service, entry.version, entry.position, "")
         subject = f"{entry.service} {entry.version}→{stage}"
         gate = policy.gate(entry.position)
         found: list[Violation] = []
@@ -234,7 +233,7 @@ def check_entries(
                     )
                 )
         for violation in found:
-            vkey = (*key[:3], violation.constraint)
+            vkey = (entry.service, entry.version, entry.position, violation.constraint)
             if vkey not in seen:  # one line per version and stage, not one per stack
                 seen.add(vkey)
                 out.append(violation)
