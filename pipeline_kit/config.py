@@ -9,7 +9,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +50,42 @@ class _GateModel(BaseModel):
         return value if isinstance(value, timedelta) else parse_duration(value)
 
 
+class _HostModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    url: str = Field(pattern=r"^(unix|tcp|ssh)://\S+$")
+    # Where this host's containers are reached (health checks, upstream URLs).
+    address: str = "127.0.0.1"
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+class _RegistryModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(pattern=r"^(https?://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
+    insecure: bool = False
+    ca: str | None = None
+
+
+class _ReleaseModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str | None = None
+    image: str | None = None
+    tag_pattern: str = "v{semver}"
+    dockerfile: str = "Dockerfile"
+    context: str = "."
+    build_args: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tag_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        if value.count("{semver}") != 1:
+            raise ValueError("must contain {semver} once, e.g. 'v{semver}'")
+        return value
+
+
 class _ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     stages: list[str] = Field(default_factory=lambda: ["prod", "qa", "dev"])
@@ -58,7 +94,15 @@ class _ConfigModel(BaseModel):
     min_height: int | None = Field(default=None, ge=1, le=64)
     max_height: int | None = Field(default=None, ge=1, le=64)
     distinct_hosts: bool = False
-    runtime: Literal["none"] = "none"
+    runtime: Literal["none", "docker"] | None = None
+    hosts: list[_HostModel] = Field(default_factory=list)
+    network: Literal["host", "bridge"] = "host"
+    ports: str = Field(default="20000-29999", pattern=r"^[0-9]{1,5}-[0-9]{1,5}$")
+    container_port: int = Field(default=8080, ge=1, le=65535)
+    health_path: str = Field(default="/health", pattern=r"^(/[A-Za-z0-9._~/?=&%-]*)?$")
+    health_timeout: timedelta = timedelta(seconds=60)
+    registry: _RegistryModel | None = None
+    release: _ReleaseModel = Field(default_factory=_ReleaseModel)
     database: str = DEFAULT_DATABASE
     lock_timeout: float = Field(default=30.0, gt=0, le=3600)
     gates: dict[str, _GateModel] = Field(default_factory=dict)
@@ -74,6 +118,37 @@ class _ConfigModel(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("stage names must be distinct")
         return value
+
+    @field_validator("health_timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        low, high = (int(p) for p in value.split("-"))
+        if not 1024 <= low <= high <= 65535:
+            raise ValueError(
+                f"expected a range such as '20000-29999' within 1024-65535, not {value!r}"
+            )
+        return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_names(cls, value: list[_HostModel]) -> list[_HostModel]:
+        names = [h.name for h in value]
+        if len(set(names)) != len(names):
+            raise ValueError("host names must be distinct")
+        return value
+
+    @model_validator(mode="after")
+    def _runtime(self) -> _ConfigModel:
+        if self.runtime is None:
+            self.runtime = "docker" if self.hosts else "none"
+        if self.runtime == "docker" and not self.hosts:
+            self.hosts = [_HostModel(name="local", url="unix:///var/run/docker.sock")]
+        return self
 
     @model_validator(mode="after")
     def _heights(self) -> _ConfigModel:
@@ -92,15 +167,73 @@ class _ConfigModel(BaseModel):
 
 
 @dataclass(frozen=True)
+class Host:
+    """A Docker engine that runs stacks."""
+
+    name: str
+    url: str
+    address: str = "127.0.0.1"
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The image registry; credentials come only from the environment."""
+
+    url: str
+    insecure: bool = False
+    ca: str | None = None
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Release:
+    """How a tag becomes an image."""
+
+    service: str | None = None
+    image: str | None = None  # the image repository, until the service is in the state
+    tag_pattern: str = "v{semver}"
+    dockerfile: str = "Dockerfile"
+    context: str = "."
+    build_args: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how containers run."""
+
+    kind: str = "none"  # "none" or "docker"
+    hosts: tuple[Host, ...] = ()
+    network: str = "host"
+    ports: tuple[int, int] = (20000, 29999)
+    container_port: int = 8080
+    health_path: str = "/health"
+    health_timeout: float = 60.0
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        known = ", ".join(h.name for h in self.hosts) or "none"
+        raise InvalidInput(f"unknown host {name!r}: configured hosts are {known}")
+
+
+@dataclass(frozen=True)
 class Settings:
     """The resolved configuration of one run."""
 
     policy: Policy
     database: str
-    runtime: str
+    runtime: Runtime
     lock_timeout: float
     source: Path | None  # the file the values came from, if any
     home: Path  # the folder that holds .pipeline-kit/
+    registry: Registry | None = None
+    release: Release = field(default_factory=Release)
 
 
 def find_config(start: Path) -> Path | None:
@@ -130,7 +263,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """``PIPELINE_KIT_MIN_STACKS=2`` → min_stacks; ``PIPELINE_KIT_GATES__PROD__SOAK`` → gates."""
-    fields = set(_ConfigModel.model_fields) - {"gates"}
+    fields = set(_ConfigModel.model_fields) - {"gates", "hosts", "registry", "release"}
     out: dict[str, Any] = {}
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX):
@@ -143,6 +276,16 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         elif name.startswith("gates__") and name.count("__") == 2:
             _, stage, option = name.split("__")
             out.setdefault("gates", {}).setdefault(stage, {})[option] = value
+        elif name.startswith(("registry__", "release__")) and name.count("__") == 1:
+            table, option = name.split("__")
+            out.setdefault(table, {})[option] = value
+        elif name == "hosts":
+            # PIPELINE_KIT_HOSTS="a=unix:///var/run/docker.sock,b=ssh://deploy@b.example"
+            out["hosts"] = [
+                dict(zip(("name", "url"), part.split("=", 1), strict=False))
+                for part in value.split(",")
+                if part.strip()
+            ]
     return out
 
 
@@ -217,7 +360,31 @@ def load(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> S
         distinct_hosts=model.distinct_hosts,
         gates=gates,
     )
-    return Settings(policy, model.database, model.runtime, model.lock_timeout, path, home)
+    runtime = Runtime(
+        kind=model.runtime or "none",
+        hosts=tuple(Host(**h.model_dump()) for h in model.hosts),
+        network=model.network,
+        ports=(int(model.ports.split("-")[0]), int(model.ports.split("-")[1])),
+        container_port=model.container_port,
+        health_path=model.health_path,
+        health_timeout=model.health_timeout.total_seconds(),
+    )
+    registry = None
+    if model.registry is not None:
+        registry = Registry(
+            model.registry.url,
+            model.registry.insecure,
+            model.registry.ca,
+            env.get(ENV_PREFIX + "REGISTRY_USERNAME") or None,
+            env.get(ENV_PREFIX + "REGISTRY_PASSWORD") or None,
+        )
+    rel = model.release
+    release = Release(
+        **rel.model_dump(exclude={"build_args"}), build_args=tuple(sorted(rel.build_args.items()))
+    )
+    return Settings(
+        policy, model.database, runtime, model.lock_timeout, path, home, registry, release
+    )
 
 
 def render_default() -> str:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up pipeline-kit in ./.venv. With "test": also the test tools, and (as root on Debian)
+# Set up pipeline-kit in ./.venv. As root on Debian, also the real components it drives:
+# git, docker.io, docker-registry and busybox-static; with "test", also the test tools and
 # the PostgreSQL server the store tests run against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,18 @@ python=${PYTHON:-python3}
 if ! "$python" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null; then
     apt_install python3 python3-venv python3-pip
 fi
+# The real components: git, a Docker engine, a registry and busybox for images FROM scratch.
+missing=()
+command -v git >/dev/null 2>&1 || missing+=(git)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
 if [ "$want_tests" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     && ! command -v initdb >/dev/null 2>&1; then
-    apt_install postgresql
+    missing+=(postgresql)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
 fi
 
 [ -x .venv/bin/python ] || "$python" -m venv .venv

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline_kit.config import Settings
+from pipeline_kit.config import Runtime, Settings
 from pipeline_kit.model import actions
 from pipeline_kit.model.actions import Context
 from pipeline_kit.model.constraints import check_state
@@ -89,7 +89,7 @@ def test_random_actions_through_the_store(steps: list[tuple[Any, ...]]) -> None:
         config = Settings(
             policy,
             f"sqlite:///{Path(folder) / 'state.db'}",
-            "none",
+            Runtime(),
             5.0,
             None,
             Path(folder),

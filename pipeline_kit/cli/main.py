@@ -70,7 +70,9 @@ def _write(scope: Scope, build: Callable[[State, Context], Plan], dry_run: bool)
 
     settings = _settings()
     outcome = execute(settings, scope, build, dry_run)
-    render.plan(outcome.plan, settings.policy, outcome.applied)
+    for note in outcome.notes:
+        render.note(note)
+    render.plan(outcome.plan, settings.policy, outcome.applied, settings.runtime.kind)
     if outcome.plan.violations:
         raise typer.Exit(1)
 
@@ -126,7 +128,8 @@ def _show_services(pattern: str, as_json: bool, view: str = "services") -> None:
         render.containers_table(services, settings.policy)
     else:
         render.services_table(services, settings.policy)
-    render.console.print(render.NOT_DEPLOYED, markup=False)
+    if settings.runtime.kind == "none":
+        render.console.print(render.NOT_DEPLOYED, markup=False)
 
 
 @show_app.command("services")
@@ -165,7 +168,8 @@ def _show_endpoints(pattern: str, as_json: bool) -> None:
         render.emit_json(rows)
     else:
         render.endpoints_table(rows)
-        render.console.print(render.NOT_DEPLOYED, markup=False)
+        if settings.runtime.kind == "none":
+            render.console.print(render.NOT_DEPLOYED, markup=False)
 
 
 @show_app.command("endpoints")
@@ -211,8 +215,10 @@ def service_add(
 ) -> None:
     """Add a service with identical stacks (fewer versions than min_height are padded)."""
 
+    hosts = host or [h.name for h in _settings().runtime.hosts]
+
     def build(state: State, ctx: Context) -> Plan:
-        return _act("add_service")(state, ctx, name, image, stacks, version, host)
+        return _act("add_service")(state, ctx, name, image, stacks, version, hosts)
 
     _write(_scope((name,)), build, dry_run)
 
@@ -402,3 +408,12 @@ def state_import(file: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turn every error into one line and an exit code."""
     return run(app, argv)
+
+
+def _register() -> None:
+    from pipeline_kit.cli import deliver
+
+    deliver.register(app, _settings)
+
+
+_register()

@@ -18,6 +18,7 @@ from pipeline_kit.model.policy import Policy
 NOT_DEPLOYED = "runtime: none: pipeline-kit records the state; nothing is deployed by pipeline-kit"
 
 console = Console(highlight=False, soft_wrap=True)
+notes = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:
@@ -53,7 +54,7 @@ def service_json(service: Service, policy: Policy) -> dict[str, Any]:
                         "id": c.id,
                         "entered": c.entered.isoformat(),
                         "previous": c.previous,
-                        "deployed": False,
+                        "address": c.address,
                     }
                     for pos, c in enumerate(s.containers)
                 ],
@@ -109,7 +110,17 @@ def stacks_table(rows: list[dict[str, Any]]) -> None:
 
 def containers_table(services: Iterable[Service], policy: Policy) -> None:
     table = Table(title="containers")
-    for column in ("service", "stack", "host", "position", "stage", "version", "id", "since"):
+    for column in (
+        "service",
+        "stack",
+        "host",
+        "position",
+        "stage",
+        "version",
+        "id",
+        "address",
+        "since",
+    ):
         table.add_column(column)
     for svc in services:
         for stack in svc.stacks:
@@ -122,6 +133,7 @@ def containers_table(services: Iterable[Service], policy: Policy) -> None:
                     policy.stage_name(pos),
                     c.version,
                     c.id,
+                    c.address or "-",
                     c.entered.strftime("%Y-%m-%d %H:%M:%S"),
                 )
     console.print(table)
@@ -172,12 +184,17 @@ def history_table(entries: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+def note(text: str) -> None:
+    """One line on stderr that tells what happened besides the command's own output."""
+    notes.print(text, markup=False)
+
+
 def violations(items: Iterable[Violation]) -> None:
     for v in items:
         console.print(f"  ✗ {v}", markup=False)
 
 
-def plan(plan: Plan, policy: Policy, applied: bool) -> None:
+def plan(plan: Plan, policy: Policy, applied: bool, runtime: str = "none") -> None:
     """The exact plan: per stack, per position, old → new; operations; violations."""
     args = " ".join(f"{k}={v}" for k, v in plan.args.items() if v is not None)
     console.print(f"plan: {plan.action} {args}", markup=False)
@@ -203,7 +220,7 @@ def plan(plan: Plan, policy: Policy, applied: bool) -> None:
             f"{policy.stage_name(op.position)} (container {op.container})",
             markup=False,
         )
-    if plan.operations:
+    if plan.operations and runtime == "none":
         console.print("  (runtime none: operations are recorded, not run)", markup=False)
     if plan.violations:
         console.print(f"refused: {len(plan.violations)} violation(s)", markup=False)

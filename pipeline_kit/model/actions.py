@@ -300,7 +300,7 @@ def add_stack(state: State, ctx: Context, service: str, host: str | None = None)
     svc = _service(state, service)
     template = svc.stacks[0]
     index = max(s.index for s in svc.stacks) + 1
-    containers = tuple(replace(c, id=ctx.new_id()) for c in template.containers)
+    containers = tuple(replace(c, id=ctx.new_id(), address=None) for c in template.containers)
     stack = Stack(index, check_host(host) if host else template.host, containers)
     ops = [_start(service, index, pos, c) for pos, c in enumerate(containers)]
     new = replace(svc, stacks=(*svc.stacks, stack))

@@ -21,7 +21,13 @@ class InvalidInput(PipelineKitError):
     exit_code = 2
 
 
-class ConstraintFailed(PipelineKitError):
+class Refused(PipelineKitError):
+    """A check refused the change, e.g. an immutable release; nothing was changed (exit 1)."""
+
+    exit_code = 1
+
+
+class ConstraintFailed(Refused):
     """A plan breaks one or more constraints; nothing was changed (exit 1)."""
 
     exit_code = 1

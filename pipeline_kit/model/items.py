@@ -53,6 +53,7 @@ class Container:
     version: str
     entered: datetime  # when it entered its current position
     previous: str | None = None  # the version that held this position before it
+    address: str | None = None  # host:port where the runtime serves it, once started
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,12 +46,21 @@ class Outcome:
 
     plan: Plan
     applied: bool
+    notes: tuple[str, ...] = ()
 
 
 def execute(settings: Settings, scope: Scope, build: Build, dry_run: bool = False) -> Outcome:
     """Plan under the lock, refuse on any violation, else apply in the same transaction."""
     store = open_store(settings)
     try:
+        if settings.runtime.kind == "docker" and not dry_run:
+            from pipeline_kit.pipeline.apply import apply_with_runtime
+
+            notes: list[str] = []
+            applied = apply_with_runtime(
+                settings, store, scope, build, lambda: context(settings), notes.append
+            )
+            return Outcome(applied, applied=True, notes=tuple(notes))
         if dry_run:
             with store.read() as session:
                 plan = build(session.load(scope), context(settings))

@@ -48,7 +48,7 @@ def build_state(
         entered = times.get(r["entered"])
         if entered is None:
             entered = times[r["entered"]] = parse_time(r["entered"])
-        c = Container(r["id"], r["version"], entered, r["previous"])
+        c = Container(r["id"], r["version"], entered, r["previous"], r["address"])
         by_stack[(r["service"], r["stack"])].append((r["position"], c))
     stacks_of: dict[str, list[Stack]] = defaultdict(list)
     for r in stack_rows:
@@ -105,6 +105,7 @@ def service_rows(service: Service) -> tuple[dict[str, Any], list[Row], list[Row]
             "version": c.version,
             "entered": time_text(c.entered),
             "previous": c.previous,
+            "address": c.address,
         }
         for s in service.stacks
         for pos, c in enumerate(s.containers)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 metadata = MetaData()
 
@@ -44,6 +44,7 @@ containers = Table(
     Column("version", String(128), nullable=False),
     Column("entered", String(40), nullable=False),
     Column("previous", String(128)),
+    Column("address", String(300)),
     Index("ix_pk_containers_service", "service", "stack", "position"),
 )
 
@@ -106,4 +107,18 @@ history = Table(
     Column("services", Text, nullable=False),  # ",webapp,api," for LIKE filtering
     Column("args", Text, nullable=False),  # JSON
     Column("changes", Text, nullable=False),  # JSON: per service, versions per stage
+)
+
+journal = Table(
+    "pk_journal",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("services", Text, nullable=False),  # ",webapp,api,"
+    Column("action", String(40), nullable=False),
+    Column("phase", String(16), nullable=False),  # "starting" | "committed"
+    Column("owner", String(255), nullable=False),  # hostname of the process applying
+    Column("pid", Integer, nullable=False),
+    Column("started", String(40), nullable=False),
+    Column("expires", String(40), nullable=False),
+    Column("operations", Text, nullable=False),  # JSON: containers to start and to stop
 )

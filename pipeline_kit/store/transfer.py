@@ -27,6 +27,7 @@ class _Container(_Strict):
     version: str = Field(max_length=128)
     entered: str
     previous: str | None = None
+    address: str | None = Field(default=None, max_length=300)
 
 
 class _Stack(_Strict):
@@ -110,7 +111,11 @@ def export_document(session: Session) -> str:
                         "index": s["idx"],
                         "host": s["host"],
                         "containers": [
-                            {k: c[k] for k in ("id", "version", "entered", "previous")}
+                            {
+                                k: c[k]
+                                for k in ("id", "version", "entered", "previous", "address")
+                                if k != "address" or c[k] is not None
+                            }
                             for c in containers
                             if c["stack"] == s["idx"]
                         ],

@@ -1,0 +1,18 @@
+#!/bin/sh
+# webapp: "NAME VERSION" on / and "ok" on /health, served by busybox httpd.
+#   NAME    = $PIPELINE_KIT_SERVICE, else "webapp"
+#   VERSION = $PIPELINE_KIT_VERSION (set at deploy), else $APP_VERSION (baked in at build), else "unknown"
+#   PORT    = $PORT, else 8080
+set -eu
+
+name="${PIPELINE_KIT_SERVICE:-webapp}"
+version="${PIPELINE_KIT_VERSION:-${APP_VERSION:-unknown}}"
+
+state="$(mktemp -d "${TMPDIR:-/tmp}/webapp.XXXXXX")"
+mkdir "$state/www"
+printf '%s %s\n' "$name" "$version" >"$state/www/index.html"
+printf 'ok\n' >"$state/www/health"
+# Outside the web root, so it is not served: answer "/" as plain text.
+printf '.html:text/plain; charset=utf-8\n' >"$state/httpd.conf"
+
+exec httpd -f -p "${PORT:-8080}" -h "$state/www" -c "$state/httpd.conf"

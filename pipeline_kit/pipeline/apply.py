@@ -1,0 +1,226 @@
+"""Apply a plan to the Docker hosts and the state, all or nothing (DESIGN §4).
+
+1. Under the service locks: plan, check, and journal the containers to start and stop.
+2. Start the new containers, in parallel across stacks and hosts, and wait until healthy.
+3. Under the locks again: commit the new state and mark the journal entry committed.
+4. Remove the containers that left; drop the journal entry.
+
+Any failure before 3 removes what was started and leaves the state as it was. A process
+killed at any step leaves a journal entry that the next run finishes (after 3) or undoes
+(before 3), saying so in one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipeline_kit.config import Settings
+from pipeline_kit.model.errors import ConstraintFailed, ExternalFailure, PipelineKitError
+from pipeline_kit.model.items import Container, Service, Stack, State
+from pipeline_kit.model.plan import Plan
+from pipeline_kit.runtime import containers as rt
+from pipeline_kit.runtime.engine import Engines
+from pipeline_kit.runtime.placement import specs_for
+from pipeline_kit.store import journal
+from pipeline_kit.store.database import Scope, Store
+
+Build = Callable[[State, Any], Plan]
+Report = Callable[[str], None]
+_WAIT = 0.2
+
+
+def checkpoint(step: str) -> None:
+    """Fault injection for the recovery tests: ``PIPELINE_KIT_KILL_AT=step`` kills us here."""
+    if os.environ.get("PIPELINE_KIT_KILL_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_parallel(jobs: list[Callable[[], Any]]) -> list[BaseException | Any]:
+    """Run ``jobs`` on threads; each result, or the exception it raised."""
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        out: list[BaseException | Any] = []
+        for future in futures:
+            try:
+                out.append(future.result())
+            except BaseException as exc:  # collected; the caller re-raises
+                out.append(exc)
+        return out
+
+
+def remove_placed(engines: Engines, placed: Iterable[journal.Placed]) -> int:
+    """Remove containers by their journal record; how many were asked for."""
+    items = list(placed)
+
+    def job(p: journal.Placed) -> Callable[[], None]:
+        return lambda: rt.remove(
+            engines.client(p.host), rt.container_name(p.service, p.stack, p.id)
+        )
+
+    errors = [r for r in run_parallel([job(p) for p in items]) if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+    return len(items)
+
+
+def recover(store: Store, engines: Engines, services: frozenset[str] | None) -> list[str]:
+    """Finish or undo applies whose process is gone; one line per entry."""
+    notes = []
+    with store.read("journal") as session:
+        found = journal.entries(session, services)
+    now = _now()
+    for entry in found:
+        if entry.alive(now):
+            continue
+        if entry.phase == journal.COMMITTED:
+            count = remove_placed(engines, entry.stops)
+            note = (
+                f"recovered: finished the interrupted {entry.describe()}: the state was "
+                f"committed, removed {count} container(s) that had left"
+            )
+        else:
+            count = remove_placed(engines, entry.starts)
+            note = (
+                f"recovered: undid the interrupted {entry.describe()}: removed {count} "
+                "container(s) it had started, the state was not changed"
+            )
+        with store.write(Scope(), "journal") as session:
+            journal.remove(session, entry.id)
+        notes.append(note)
+    return notes
+
+
+def _busy(session: Any, services: frozenset[str]) -> journal.Entry | None:
+    now = _now()
+    return next((e for e in journal.entries(session, services) if e.alive(now)), None)
+
+
+def with_addresses(state: State, addresses: dict[str, str]) -> State:
+    def stack(s: Stack) -> Stack:
+        return replace(s, containers=tuple(_addressed(c, addresses) for c in s.containers))
+
+    services: dict[str, Service] = {
+        name: replace(svc, stacks=tuple(stack(s) for s in svc.stacks))
+        for name, svc in state.services.items()
+    }
+    return replace(state, services=services)
+
+
+def _addressed(c: Container, addresses: dict[str, str]) -> Container:
+    return replace(c, address=addresses[c.id]) if c.id in addresses else c
+
+
+def _start_all(engines: Engines, settings: Settings, specs: list[rt.Spec], auth: Any) -> None:
+    """Start every spec and wait until healthy; on any failure remove them all and raise."""
+    deadline = time.monotonic() + settings.runtime.health_timeout
+
+    def job(spec: rt.Spec) -> Callable[[], None]:
+        def run() -> None:
+            client = engines.client(spec.host.name)
+            rt.ensure_image(client, spec.image, auth)
+            container = rt.start(client, spec, settings.runtime)
+            checkpoint("started")
+            rt.wait_healthy(container, spec, settings.runtime, deadline)
+
+        return run
+
+    results = run_parallel([job(s) for s in specs])
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        placed = [journal.Placed(s.id, s.service, s.stack, s.host.name, s.version) for s in specs]
+        # If this fails too, the journal entry still lists them: the next run removes them.
+        with contextlib.suppress(PipelineKitError):
+            remove_placed(engines, placed)
+        raise errors[0]
+
+
+def apply_with_runtime(
+    settings: Settings,
+    store: Store,
+    scope: Scope,
+    build: Build,
+    context: Callable[[], Any],
+    report: Report,
+) -> Plan:
+    """Plan, start, commit, remove: the journaled apply. Returns the applied plan."""
+    with Engines(settings.runtime) as engines:
+        for note in recover(store, engines, scope.services or None):
+            report(note)
+        waited_until = time.monotonic() + settings.lock_timeout
+        while True:
+            with store.write(scope, f"change to {', '.join(sorted(scope.services))}") as session:
+                ctx = context()
+                plan = build(session.load(scope), ctx)
+                if plan.violations:
+                    raise ConstraintFailed(plan.violations)
+                busy = _busy(session, scope.services | frozenset(plan.services_changed()))
+                if busy is None:
+                    if not plan.operations:
+                        session.apply(plan, settings.policy, ctx.actor, ctx.now)
+                        return plan
+                    specs, stops = specs_for(plan, settings, engines)
+                    lease = timedelta(seconds=settings.runtime.health_timeout + 300)
+                    starts = [
+                        journal.Placed(s.id, s.service, s.stack, s.host.name, s.version)
+                        for s in specs
+                    ]
+                    entry = journal.add(
+                        session, plan.services_changed(), plan.action, starts, stops, ctx.now, lease
+                    )
+                    break
+            if time.monotonic() >= waited_until:
+                raise ExternalFailure(
+                    f"another change is being applied: {busy.describe()}; nothing was changed, "
+                    "try again when it is done"
+                )
+            time.sleep(_WAIT)
+        checkpoint("journaled")
+        try:
+            _start_all(engines, settings, specs, _auth(settings))
+        except BaseException:
+            with store.write(Scope(), "journal") as session:
+                journal.remove(session, entry.id)
+            raise
+        checkpoint("healthy")
+        addresses = {s.id: s.address for s in specs}
+        applied = replace(plan, after=with_addresses(plan.after, addresses))
+        try:
+            with store.write(scope, "commit") as session:
+                current = session.load(scope)
+                changed = plan.services_changed()
+                if any(current.services.get(n) != plan.before.services.get(n) for n in changed):
+                    raise ExternalFailure("the state changed while containers were starting")
+                session.apply(applied, settings.policy, ctx.actor, ctx.now)
+                journal.set_committed(session, entry.id)
+        except BaseException:
+            remove_placed(engines, starts)
+            with store.write(Scope(), "journal") as session:
+                journal.remove(session, entry.id)
+            raise
+        checkpoint("committed")
+        remove_placed(engines, stops)
+        checkpoint("removed")
+        with store.write(Scope(), "journal") as session:
+            journal.remove(session, entry.id)
+        return applied
+
+
+def _auth(settings: Settings) -> dict[str, str] | None:
+    registry = settings.registry
+    if registry is None or not registry.username or not registry.password:
+        return None
+    return {"username": registry.username, "password": registry.password}

@@ -1,0 +1,224 @@
+"""``deploy`` (make the hosts match the state) and ``verify`` (report where they differ)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from pipeline_kit.config import Settings
+from pipeline_kit.model.errors import InvalidInput
+from pipeline_kit.model.items import State
+from pipeline_kit.pipeline.apply import recover, run_parallel, with_addresses
+from pipeline_kit.runtime import containers as rt
+from pipeline_kit.runtime.engine import Engines
+from pipeline_kit.runtime.placement import image_of, port_of, upstreams, used_ports
+from pipeline_kit.store import journal
+from pipeline_kit.store.database import Scope, Store
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A container the state says should run."""
+
+    service: str
+    stack: int
+    position: int
+    id: str
+    version: str
+    host: str
+    address: str | None
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One difference between the state and a host."""
+
+    kind: str  # missing | unhealthy | unknown | wrong-version
+    service: str
+    stack: int
+    host: str
+    container: str  # docker name
+    detail: str
+
+
+@dataclass
+class Survey:
+    """What ``verify`` found: containers checked and every drift."""
+
+    checked: int = 0
+    drift: list[Drift] = field(default_factory=list)
+
+
+def wanted(state: State) -> list[Wanted]:
+    return [
+        Wanted(svc.name, stack.index, pos, c.id, c.version, stack.host, c.address)
+        for svc in state.services.values()
+        for stack in svc.stacks
+        for pos, c in enumerate(stack.containers)
+    ]
+
+
+def _in_flight(store: Store, services: frozenset[str] | None) -> set[str]:
+    """Ids of containers that a live apply is starting or stopping: not drift."""
+    now = datetime.now(UTC)
+    with store.read("journal") as session:
+        live = [e for e in journal.entries(session, services) if e.alive(now)]
+    return {p.id for e in live for p in (*e.starts, *e.stops)}
+
+
+def _load(store: Store, services: list[str] | None) -> State:
+    with store.read() as session:
+        state = session.load_all()
+    if services is None:
+        return state
+    unknown = sorted(set(services) - set(state.services))
+    if unknown:
+        raise InvalidInput(f"unknown service {unknown[0]!r}: see 'pipeline-kit show services'")
+    return replace(state, services={n: state.services[n] for n in services})
+
+
+def survey(settings: Settings, store: Store, engines: Engines, state: State) -> Survey:
+    """Compare every wanted container with what its host runs."""
+    names = frozenset(state.services)
+    skip = _in_flight(store, names)
+    hosts = sorted({w.host for w in wanted(state)} | {h.name for h in settings.runtime.hosts})
+
+    def listing(host: str) -> Callable[[], list[rt.Found]]:
+        return lambda: rt.found(engines.client(host), host, names)
+
+    running: dict[str, rt.Found] = {}
+    for result in run_parallel([listing(h) for h in hosts]):
+        if isinstance(result, BaseException):
+            raise result
+        running.update((f.id, f) for f in result)
+    out = Survey()
+    items = wanted(state)
+    probes: list[Callable[[], str | None]] = []
+    probed: list[Wanted] = []
+    for w in items:
+        out.checked += 1
+        name = rt.container_name(w.service, w.stack, w.id)
+        f = running.get(w.id)
+        if w.id in skip:
+            continue
+        if f is None:
+            out.drift.append(Drift("missing", w.service, w.stack, w.host, name, "not running"))
+        elif f.version != w.version:
+            detail = f"runs {f.version}, the state says {w.version}"
+            out.drift.append(Drift("wrong-version", w.service, w.stack, w.host, name, detail))
+        elif f.status != "running" or f.health == "unhealthy":
+            detail = f"docker status {f.status}" + (f", {f.health}" if f.health else "")
+            out.drift.append(Drift("unhealthy", w.service, w.stack, w.host, name, detail))
+        elif w.address:
+            probes.append(_probe(w.address, settings))
+            probed.append(w)
+    for w, problem in zip(probed, run_parallel(probes), strict=True):
+        if problem is not None:
+            name = rt.container_name(w.service, w.stack, w.id)
+            detail = str(problem)
+            out.drift.append(Drift("unhealthy", w.service, w.stack, w.host, name, detail))
+    known = {w.id for w in items} | skip
+    for f in running.values():
+        if f.id not in known:
+            detail = f"{f.version}, not in the state"
+            out.drift.append(Drift("unknown", f.service, f.stack, f.host, f.name, detail))
+    return out
+
+
+def _probe(address: str, settings: Settings) -> Callable[[], str | None]:
+    return lambda: rt.check_once(address, settings.runtime)
+
+
+def verify(settings: Settings, store: Store, services: list[str] | None) -> Survey:
+    _require_docker(settings)
+    with Engines(settings.runtime) as engines:
+        return survey(settings, store, engines, _load(store, services))
+
+
+def _require_docker(settings: Settings) -> None:
+    if settings.runtime.kind != "docker":
+        raise InvalidInput(
+            'runtime is none: set runtime = "docker" and [[hosts]] in pipeline-kit.toml'
+        )
+
+
+def deploy(
+    settings: Settings, store: Store, services: list[str] | None, dry_run: bool, report: Report
+) -> list[Drift]:
+    """Start what is missing (or drifted) and remove labelled containers the state doesn't know.
+
+    Returns the drift acted on (or, with ``dry_run``, that would be).
+    """
+    _require_docker(settings)
+    with Engines(settings.runtime) as engines:
+        if not dry_run:
+            for note in recover(store, engines, frozenset(services) if services else None):
+                report(note)
+        state = _load(store, services)
+        found = survey(settings, store, engines, state).drift
+        if dry_run or not found:
+            return found
+        by_name = {rt.container_name(w.service, w.stack, w.id): w for w in wanted(state)}
+        replace_ = [by_name[d.container] for d in found if d.kind != "unknown"]
+        for w in replace_:
+            rt.remove(engines.client(w.host), rt.container_name(w.service, w.stack, w.id))
+        specs = _specs(settings, engines, state, replace_)
+        deadline = time.monotonic() + settings.runtime.health_timeout
+        auth = None
+        if settings.registry and settings.registry.username and settings.registry.password:
+            auth = {"username": settings.registry.username, "password": settings.registry.password}
+
+        def start(spec: rt.Spec) -> Callable[[], None]:
+            def run() -> None:
+                client = engines.client(spec.host.name)
+                rt.ensure_image(client, spec.image, auth)
+                container = rt.start(client, spec, settings.runtime)
+                rt.wait_healthy(container, spec, settings.runtime, deadline)
+
+            return run
+
+        results = run_parallel([start(s) for s in specs])
+        addresses = {
+            s.id: s.address
+            for s, r in zip(specs, results, strict=True)
+            if not isinstance(r, BaseException)
+        }
+        if addresses:
+            _record(store, state, addresses)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+        for d in found:
+            if d.kind == "unknown":
+                rt.remove(engines.client(d.host), d.container)
+        return found
+
+
+def _specs(
+    settings: Settings, engines: Engines, state: State, items: list[Wanted]
+) -> list[rt.Spec]:
+    specs = []
+    taken: dict[str, set[int]] = {}
+    for w in items:
+        host = settings.runtime.host(w.host)
+        if w.host not in taken:
+            listed = rt.found(engines.client(w.host), w.host)
+            taken[w.host] = used_ports(state, w.host) | {f.port for f in listed if f.port}
+        port = port_of(w.address) or rt.free_port(settings.runtime, host, taken[w.host])
+        taken[w.host].add(port)
+        image = image_of(settings, state.services[w.service].image, w.version)
+        ups = upstreams(state, w.service, w.stack, w.position)
+        specs.append(rt.Spec(w.id, w.service, w.stack, w.version, image, host, port, ups))
+    return specs
+
+
+def _record(store: Store, state: State, addresses: dict[str, str]) -> None:
+    """Write the addresses of containers deploy (re)started; nothing else changes."""
+    scope = Scope(frozenset(state.services))
+    with store.write(scope, "deploy") as session:
+        current = session.load(scope)
+        session.write_state(current, with_addresses(current, addresses))

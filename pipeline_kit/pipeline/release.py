@@ -1,0 +1,190 @@
+"""Release on a tag: tag → checks → build → push → promote into a stage.
+
+Everything that can refuse the release (the tag, the config, the state's constraints on
+the promotion, an immutable version already in the registry) is checked before the image
+is pushed, so a refused release changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pipeline_kit.config import Host, Settings
+from pipeline_kit.model.errors import ConstraintFailed, InvalidInput, Refused
+from pipeline_kit.model.items import Service, check_image
+from pipeline_kit.model.versions import VersionPolicy, in_order
+from pipeline_kit.pipeline.manage import Build, Outcome, execute
+from pipeline_kit.registry import RegistryClient, docker_tag, split_image
+from pipeline_kit.runtime.build import Progress, build_image, push_image
+from pipeline_kit.runtime.engine import Engines
+from pipeline_kit.runtime.placement import image_of
+from pipeline_kit.scm.git import TagInfo, resolve_tag
+from pipeline_kit.store.database import Scope
+
+
+@dataclass(frozen=True)
+class Released:
+    """What a release did."""
+
+    tag: TagInfo
+    service: str
+    reference: str
+    digest: str
+    pushed: bool  # False: the registry had this very image already
+    promotion: Outcome | None
+
+
+def _engine_host(settings: Settings, environ: Mapping[str, str]) -> Host:
+    """The engine that builds: the first configured host, else ``DOCKER_HOST`` or the socket."""
+    if settings.runtime.hosts:
+        return settings.runtime.hosts[0]
+    return Host("build", environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+
+
+def _promote_build(service: str, stage: str, version: str) -> Build:
+    from pipeline_kit.model.actions import promote
+
+    return lambda state, ctx: promote(state, ctx, service, stage, version)
+
+
+def _forward(settings: Settings, service: Service, stage: str, version: str) -> None:
+    """A release moves a stage forward: refuse a version lower than the stage runs now."""
+    if settings.policy.versions is VersionPolicy.ANY:
+        return
+    position = settings.policy.position(stage)
+    for stack in service.stacks:
+        if position < stack.height:
+            current = stack.containers[position].version
+            if in_order(version, current, settings.policy.versions) and not in_order(
+                current, version, settings.policy.versions
+            ):
+                raise Refused(
+                    f"release {version} refused: {stage} already runs {current}, which is "
+                    f"higher; releases move forward (use 'pipeline-kit rollback' to go back)"
+                )
+
+
+def release(
+    settings: Settings,
+    repo: Path,
+    tag: str | None,
+    to: str | None,
+    promote: bool,
+    force: bool,
+    progress: Progress,
+    environ: Mapping[str, str] | None = None,
+) -> Released:
+    """Build and push the image of the release tag, then promote it (see module doc)."""
+    env = os.environ if environ is None else environ
+    info = resolve_tag(repo, tag, env, settings.release.tag_pattern)
+    name = settings.release.service
+    if not name:
+        raise InvalidInput('set [release] service = "NAME" in pipeline-kit.toml')
+    if settings.registry is None:
+        raise InvalidInput('set [registry] url = "HOST:PORT" in pipeline-kit.toml to push images')
+    from pipeline_kit.pipeline.manage import load_state
+
+    service = load_state(settings, [name]).services.get(name)
+    image = service.image if service is not None else settings.release.image
+    if image is None or (service is None and promote):
+        raise InvalidInput(
+            f"service {name!r} is not in the state: set [release] image and release the first "
+            f"version with --no-promote, then 'pipeline-kit service add {name} --image IMAGE "
+            f"--version {info.version}'"
+        )
+    check_image(image)
+    stage = to or settings.policy.stages[-1]
+    scope = Scope(frozenset({name}))
+    build = _promote_build(name, stage, info.version)
+    if promote and service is not None:
+        _forward(settings, service, stage, info.version)
+        check = execute(settings, scope, build, dry_run=True)
+        if check.plan.violations:
+            raise ConstraintFailed(check.plan.violations, f"release {info.tag} refused")
+    reference = image_of(settings, image, info.version)
+    repository = split_image(reference.rsplit(":", 1)[0])[1]
+    registry_tag = docker_tag(info.version)
+    labels = {
+        "org.opencontainers.image.version": info.version,
+        "org.opencontainers.image.revision": info.commit,
+        "org.opencontainers.image.created": info.created,
+        **({"org.opencontainers.image.source": info.source} if info.source else {}),
+    }
+    args = {**dict(settings.release.build_args), "VERSION": info.version}
+    context = (repo / settings.release.context).resolve()
+    host = _engine_host(settings, env)
+    builder = Engines(replace(settings.runtime, hosts=(host,)))
+    with RegistryClient(settings.registry) as registry, builder:
+        existing = registry.digest(repository, registry_tag)
+        existing_id = registry.image_id(repository, registry_tag) if existing else None
+        client = builder.client(host.name)
+        image_id = build_image(
+            client, context, settings.release.dockerfile, reference, labels, args, progress
+        )
+        if existing is not None and existing_id == image_id:
+            digest, pushed = existing, False
+        elif existing is not None and not force:
+            raise Refused(
+                f"{reference} is already in the registry with other content ({existing[:19]}…): "
+                "releases are immutable; tag a new version (or --force to overwrite)"
+            )
+        else:
+            auth = None
+            if settings.registry.username and settings.registry.password:
+                auth = {
+                    "username": settings.registry.username,
+                    "password": settings.registry.password,
+                }
+            digest, pushed = push_image(client, reference, auth, progress), True
+    promotion = execute(settings, scope, build) if promote else None
+    return Released(info, name, reference, digest, pushed, promotion)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One version of a service's image in the registry, and where it runs."""
+
+    version: str
+    tag: str
+    stages: tuple[str, ...]
+
+
+def upstream(settings: Settings, name: str) -> list[Upstream]:
+    """The registry's versions of ``name``'s image, sorted by version, with their stages."""
+    from pipeline_kit.model.items import same_version
+    from pipeline_kit.model.versions import sort_key
+    from pipeline_kit.pipeline.manage import load_state
+    from pipeline_kit.registry import version_of_tag
+
+    if settings.registry is None:
+        raise InvalidInput('set [registry] url = "HOST:PORT" in pipeline-kit.toml')
+    state = load_state(settings, [name])
+    service = state.services.get(name)
+    if service is None:
+        raise InvalidInput(f"unknown service {name!r}: see 'pipeline-kit show services'")
+    reference = image_of(settings, service.image, "0")
+    repository = split_image(reference.rsplit(":", 1)[0])[1]
+    with RegistryClient(settings.registry) as registry:
+        tags = registry.tags(repository)
+    where: dict[str, set[str]] = {}
+    for stack in service.stacks:
+        for pos, c in enumerate(stack.containers):
+            where.setdefault(same_version(c.version), set()).add(settings.policy.stage_name(pos))
+    order = {s: i for i, s in enumerate(settings.policy.stages)}
+    found = [
+        Upstream(
+            version_of_tag(t),
+            t,
+            tuple(
+                sorted(
+                    where.get(same_version(version_of_tag(t)), ()),
+                    key=lambda s: order.get(s, len(order)),
+                )
+            ),
+        )
+        for t in tags
+    ]
+    return sorted(found, key=lambda u: sort_key(u.version))

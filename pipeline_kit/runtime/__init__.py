@@ -1,0 +1,1 @@
+"""Runtime: building, pushing and running container images on Docker engines."""

@@ -1,0 +1,249 @@
+"""Start, health-check, list and remove the containers of stacks on a Docker host."""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker.errors
+import requests
+
+from pipeline_kit.config import Host, Runtime
+from pipeline_kit.model.errors import ExternalFailure
+from pipeline_kit.runtime.engine import LABEL, SERVICE_LABEL, failures, one_line
+
+_POLL = 0.1
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One container to start: where, which image, and its environment."""
+
+    id: str
+    service: str
+    stack: int
+    version: str
+    image: str  # full reference, REGISTRY/NAME:TAG
+    host: Host
+    port: int
+    upstreams: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return container_name(self.service, self.stack, self.id)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host.address}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A labelled container found on a host."""
+
+    name: str
+    host: str
+    id: str
+    service: str
+    stack: int
+    version: str
+    port: int | None
+    status: str  # docker's: running, exited, created…
+    health: str | None  # docker HEALTHCHECK status when the image has one
+
+
+def container_name(service: str, stack: int, container_id: str) -> str:
+    return f"pk-{service}-{stack}-{container_id}"
+
+
+def upstream_variable(child: str) -> str:
+    """``PIPELINE_KIT_UPSTREAM_<CHILD>``: the child's name upper-cased, ``-`` as ``_``."""
+    return "PIPELINE_KIT_UPSTREAM_" + re.sub(r"[^A-Z0-9]", "_", child.upper())
+
+
+def labels(spec: Spec) -> dict[str, str]:
+    return {
+        SERVICE_LABEL: spec.service,
+        f"{LABEL}.stack": str(spec.stack),
+        f"{LABEL}.version": spec.version,
+        f"{LABEL}.id": spec.id,
+        f"{LABEL}.port": str(spec.port),
+    }
+
+
+def free_port(runtime: Runtime, host: Host, used: set[int]) -> int:
+    """A port of the configured range that no known container uses and nothing listens on."""
+    low, high = runtime.ports
+    candidates = [p for p in range(low, high + 1) if p not in used]
+    random.shuffle(candidates)
+    local = host.url.startswith("unix://")
+    for port in candidates[:200]:
+        if not local or _bindable(port):
+            return port
+    raise ExternalFailure(
+        f"no free port left on host {host.name} in the range {low}-{high}: widen 'ports'"
+    )
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("0.0.0.0", port))  # noqa: S104 - a probe, closed at once
+        except OSError:
+            return False
+    return True
+
+
+def ensure_image(client: Any, image: str, auth: Mapping[str, str] | None) -> None:
+    """Pull ``image`` unless the host has it already."""
+    try:
+        client.images.get(image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    repository, _, tag = image.rpartition(":")
+    with failures(f"cannot pull {image}"):
+        client.images.pull(repository, tag=tag, auth_config=dict(auth) if auth else None)
+
+
+def start(client: Any, spec: Spec, runtime: Runtime) -> Any:
+    """Create and start the container; the docker-py Container."""
+    env = {
+        "PIPELINE_KIT_SERVICE": spec.service,
+        "PIPELINE_KIT_VERSION": spec.version,
+        **{upstream_variable(child): url for child, url in sorted(spec.upstreams.items())},
+    }
+    options: dict[str, Any] = {}
+    if runtime.network == "host":
+        env["PORT"] = str(spec.port)
+        options["network_mode"] = "host"
+    else:
+        env["PORT"] = str(runtime.container_port)
+        options["ports"] = {f"{runtime.container_port}/tcp": spec.port}
+    with failures(f"cannot start {spec.name} on host {spec.host.name}"):
+        return client.containers.run(
+            spec.image,
+            name=spec.name,
+            detach=True,
+            labels=labels(spec),
+            environment=env,
+            restart_policy={"Name": "unless-stopped"},
+            **options,
+        )
+
+
+def wait_healthy(container: Any, spec: Spec, runtime: Runtime, deadline: float) -> None:
+    """Wait until the container answers its health check; raise if it exits or times out."""
+    url = f"http://{spec.address}{runtime.health_path}" if runtime.health_path else None
+    last = "no answer yet"
+    session = requests.Session()
+    try:
+        while True:
+            with failures(f"cannot inspect {spec.name}"):
+                container.reload()
+            state = container.attrs.get("State", {})
+            if state.get("Status") in ("exited", "dead") or state.get("Restarting"):
+                raise ExternalFailure(
+                    f"{spec.name} ({spec.image}) exited with code {state.get('ExitCode')} "
+                    f"at start: {_last_log(container)}"
+                )
+            if url is None:
+                health = (state.get("Health") or {}).get("Status")
+                if health in (None, "healthy") and state.get("Running"):
+                    return
+                last = f"docker health status {health}"
+            else:
+                try:
+                    answer = session.get(url, timeout=1.0, allow_redirects=False)
+                    if 200 <= answer.status_code < 300:
+                        return
+                    last = f"GET {runtime.health_path} answered {answer.status_code}"
+                except requests.RequestException as exc:
+                    last = f"GET {runtime.health_path}: {type(exc).__name__}"
+            if time.monotonic() >= deadline:
+                raise ExternalFailure(
+                    f"{spec.name} ({spec.image}) on host {spec.host.name} was not healthy within "
+                    f"{runtime.health_timeout:g} s ({last}); raise health_timeout or fix the image"
+                )
+            time.sleep(_POLL)
+    finally:
+        session.close()
+
+
+def _last_log(container: Any) -> str:
+    try:
+        raw = container.logs(tail=3)
+    except docker.errors.DockerException:
+        return "no log"
+    text = raw.decode(errors="replace").strip() if isinstance(raw, bytes) else str(raw)
+    return text.splitlines()[-1][:200] if text else "no output"
+
+
+def check_once(spec_address: str, runtime: Runtime) -> str | None:
+    """One health probe for ``verify``: None when healthy, else what failed."""
+    if not runtime.health_path:
+        return None
+    try:
+        answer = requests.get(
+            f"http://{spec_address}{runtime.health_path}", timeout=2.0, allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        return f"GET {runtime.health_path}: {type(exc).__name__}"
+    if 200 <= answer.status_code < 300:
+        return None
+    return f"GET {runtime.health_path} answered {answer.status_code}"
+
+
+def remove(client: Any, name: str) -> None:
+    """Stop and remove a container; a container already gone is fine."""
+    try:
+        container = client.containers.get(name)
+    except docker.errors.NotFound:
+        return
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise ExternalFailure(f"cannot remove {name}: {one_line(exc)}") from None
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        return
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise ExternalFailure(f"cannot remove {name}: {one_line(exc)}") from None
+
+
+def found(client: Any, host: str, services: frozenset[str] | None = None) -> list[Found]:
+    """The labelled containers on a host, of ``services`` when given."""
+    with failures(f"cannot list containers on host {host}"):
+        listed = client.api.containers(all=True, filters={"label": SERVICE_LABEL})
+    out = []
+    for item in listed:
+        lab = item.get("Labels") or {}
+        service = lab.get(SERVICE_LABEL, "")
+        if services is not None and service not in services:
+            continue
+        status = str(item.get("State", ""))
+        text = str(item.get("Status", ""))
+        health = None
+        for word in ("healthy", "unhealthy", "starting"):
+            if f"({word})" in text or f"(health: {word})" in text:
+                health = word
+        port = lab.get(f"{LABEL}.port", "")
+        stack = lab.get(f"{LABEL}.stack", "")
+        out.append(
+            Found(
+                name=str((item.get("Names") or ["?"])[0]).lstrip("/"),
+                host=host,
+                id=lab.get(f"{LABEL}.id", ""),
+                service=service,
+                stack=int(stack) if stack.isdigit() else -1,
+                version=lab.get(f"{LABEL}.version", ""),
+                port=int(port) if port.isdigit() else None,
+                status=status,
+                health=health,
+            )
+        )
+    return out

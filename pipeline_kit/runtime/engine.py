@@ -1,0 +1,97 @@
+"""Connections to the configured Docker hosts, one client per host, opened on first use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from pipeline_kit.config import Host, Runtime
+from pipeline_kit.model.errors import ExternalFailure, PipelineKitError
+
+LABEL = "io.pipeline-kit"
+SERVICE_LABEL = f"{LABEL}.service"
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, without the noise docker-py adds."""
+    if isinstance(exc, docker.errors.APIError) and exc.explanation:
+        text = str(exc.explanation)
+    else:
+        text = str(exc) or type(exc).__name__
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+
+
+@contextmanager
+def failures(what: str) -> Iterator[None]:
+    """Turn Docker and connection errors into one ExternalFailure line naming ``what``."""
+    try:
+        yield
+    except PipelineKitError:
+        raise
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        raise ExternalFailure(f"{what}: {one_line(exc)}") from None
+
+
+class Engines:
+    """The Docker engines of the configured hosts."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def host(self, name: str) -> Host:
+        return self.runtime.host(name)
+
+    def client(self, name: str) -> Any:
+        """A connected ``docker.DockerClient`` for host ``name`` (exit 3 when unreachable)."""
+        with self._lock:
+            client = self._clients.get(name)
+            if client is not None:
+                return client
+            host = self.runtime.host(name)
+            socket_path = host.url.removeprefix("unix://")
+            if host.url.startswith("unix://") and not Path(socket_path).exists():
+                raise ExternalFailure(
+                    f"docker host {host.name} ({host.url}) is unreachable: no such socket; "
+                    "is the Docker engine running?"
+                )
+            with failures(f"docker host {host.name} ({host.url}) is unreachable"):
+                client = docker.DockerClient(
+                    base_url=host.url,
+                    tls=_tls(host),
+                    timeout=60,
+                    max_pool_size=32,
+                    use_ssh_client=host.url.startswith("ssh://"),
+                )
+                client.ping()
+            self._clients[name] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def __enter__(self) -> Engines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _tls(host: Host) -> Any:
+    if not host.tls:
+        return False
+    from docker.tls import TLSConfig
+
+    cert = (host.tls_cert, host.tls_key) if host.tls_cert and host.tls_key else None
+    return TLSConfig(client_cert=cert, ca_cert=host.tls_ca, verify=host.tls_ca or True)

@@ -1,0 +1,107 @@
+"""From a plan's operations to container specs: host, image reference, port and upstreams."""
+
+from __future__ import annotations
+
+from pipeline_kit.config import Settings
+from pipeline_kit.model.items import State
+from pipeline_kit.model.plan import Plan
+from pipeline_kit.registry import docker_tag, image_reference
+from pipeline_kit.runtime import containers as rt
+from pipeline_kit.runtime.engine import Engines
+from pipeline_kit.store.journal import Placed
+
+
+def registry_host(url: str) -> str:
+    """``host[:port]`` of a registry URL such as ``https://registry.example.com/``."""
+    return url.split("://", 1)[-1].rstrip("/")
+
+
+def image_of(settings: Settings, image: str, version: str) -> str:
+    """``REGISTRY/IMAGE:TAG`` of a service's version."""
+    host = registry_host(settings.registry.url) if settings.registry else None
+    return image_reference(host, image, docker_tag(version))
+
+
+def port_of(address: str | None) -> int | None:
+    if not address or ":" not in address:
+        return None
+    tail = address.rsplit(":", 1)[1]
+    return int(tail) if tail.isdigit() else None
+
+
+def used_ports(state: State, host: str) -> set[int]:
+    """Ports the state records for containers on ``host``."""
+    used = set()
+    for service in state.services.values():
+        for stack in service.stacks:
+            if stack.host != host:
+                continue
+            for c in stack.containers:
+                port = port_of(c.address)
+                if port is not None:
+                    used.add(port)
+    return used
+
+
+def upstreams(state: State, service: str, stack: int, position: int) -> dict[str, str]:
+    """Child service → URL, for the container of ``service`` at ``position`` of a stack.
+
+    The children are those of the service trees at that stage; the URL is the address of
+    the child's container at the edge's position, on the stack with the same index when
+    the child has one, else on its first stack.
+    """
+    out: dict[str, str] = {}
+    for tree in state.trees.values():
+        if tree.position != position:
+            continue
+        for edge in tree.edges:
+            if edge.parent != service:
+                continue
+            child = state.services.get(edge.child)
+            if child is None or not child.stacks:
+                continue
+            target = child.stack(stack) or child.stacks[0]
+            if edge.position < target.height:
+                address = target.containers[edge.position].address
+                if address:
+                    out[edge.child] = f"http://{address}"
+    return out
+
+
+def specs_for(
+    plan: Plan, settings: Settings, engines: Engines
+) -> tuple[list[rt.Spec], list[Placed]]:
+    """The containers to start (with a free port each) and those to stop."""
+    runtime = settings.runtime
+    specs: list[rt.Spec] = []
+    stops: list[Placed] = []
+    taken: dict[str, set[int]] = {}
+    for op in plan.operations:
+        if op.kind == "stop":
+            old = plan.before.services[op.service].stack(op.stack)
+            where = old.host if old else "local"
+            stops.append(Placed(op.container, op.service, op.stack, where, op.version))
+            continue
+        service = plan.after.services[op.service]
+        placed = service.stack(op.stack)
+        host = runtime.host(placed.host if placed else "local")
+        if host.name not in taken:
+            running = rt.found(engines.client(host.name), host.name)
+            taken[host.name] = used_ports(plan.after, host.name) | {
+                f.port for f in running if f.port is not None
+            }
+        port = rt.free_port(runtime, host, taken[host.name])
+        taken[host.name].add(port)
+        specs.append(
+            rt.Spec(
+                id=op.container,
+                service=op.service,
+                stack=op.stack,
+                version=op.version,
+                image=image_of(settings, service.image, op.version),
+                host=host,
+                port=port,
+                upstreams=upstreams(plan.after, op.service, op.stack, op.position),
+            )
+        )
+    return specs, stops

@@ -1,0 +1,156 @@
+"""The apply journal: which containers an apply in flight starts and stops.
+
+A row is written (and committed) before the first container starts, set to ``committed``
+in the transaction that commits the new state, and deleted once the containers that left
+are removed. A row whose process is gone tells the next run what to undo or finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, select, update
+
+from pipeline_kit.store import codec
+from pipeline_kit.store import tables as t
+from pipeline_kit.store.database import Session
+
+STARTING = "starting"
+COMMITTED = "committed"
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One container an apply starts or stops."""
+
+    id: str
+    service: str
+    stack: int
+    host: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One apply in flight."""
+
+    id: str
+    services: tuple[str, ...]
+    action: str
+    phase: str
+    owner: str
+    pid: int
+    started: datetime
+    expires: datetime
+    starts: tuple[Placed, ...]
+    stops: tuple[Placed, ...]
+
+    def alive(self, now: datetime) -> bool:
+        """Whether the process applying it may still be at work."""
+        if self.owner == socket.gethostname():
+            if self.pid == os.getpid():
+                return True
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return now < self.expires
+        return now < self.expires
+
+    def describe(self) -> str:
+        return f"{self.action} of {', '.join(self.services)} (pid {self.pid} on {self.owner})"
+
+
+def _placed(items: list[dict[str, object]]) -> tuple[Placed, ...]:
+    return tuple(
+        Placed(
+            str(i["id"]), str(i["service"]), int(str(i["stack"])), str(i["host"]), str(i["version"])
+        )
+        for i in items
+    )
+
+
+def add(
+    session: Session,
+    services: list[str],
+    action: str,
+    starts: list[Placed],
+    stops: list[Placed],
+    now: datetime,
+    lease: timedelta,
+) -> Entry:
+    entry = Entry(
+        uuid.uuid4().hex,
+        tuple(sorted(services)),
+        action,
+        STARTING,
+        socket.gethostname()[:255],
+        os.getpid(),
+        now,
+        now + lease,
+        tuple(starts),
+        tuple(stops),
+    )
+    operations = {
+        "start": [vars(p) for p in entry.starts],
+        "stop": [vars(p) for p in entry.stops],
+    }
+    session.conn.execute(
+        insert(t.journal).values(
+            id=entry.id,
+            services="," + ",".join(entry.services) + ",",
+            action=action[:40],
+            phase=STARTING,
+            owner=entry.owner,
+            pid=entry.pid,
+            started=codec.time_text(now),
+            expires=codec.time_text(entry.expires),
+            operations=json.dumps(operations, sort_keys=True),
+        )
+    )
+    return entry
+
+
+def entries(session: Session, services: frozenset[str] | None = None) -> list[Entry]:
+    """Journal rows, those touching ``services`` when given, oldest first."""
+    if session.empty:
+        return []
+    rows = session.conn.execute(select(t.journal).order_by(t.journal.c.started)).mappings()
+    out = []
+    for r in rows:
+        names = tuple(n for n in r["services"].split(",") if n)
+        if services is not None and not set(names) & services:
+            continue
+        operations = json.loads(r["operations"])
+        out.append(
+            Entry(
+                r["id"],
+                names,
+                r["action"],
+                r["phase"],
+                r["owner"],
+                r["pid"],
+                codec.parse_time(r["started"]),
+                codec.parse_time(r["expires"]),
+                _placed(operations["start"]),
+                _placed(operations["stop"]),
+            )
+        )
+    return out
+
+
+def set_committed(session: Session, entry_id: str) -> None:
+    session.conn.execute(
+        update(t.journal).where(t.journal.c.id == entry_id).values(phase=COMMITTED)
+    )
+
+
+def remove(session: Session, entry_id: str) -> None:
+    session.conn.execute(delete(t.journal).where(t.journal.c.id == entry_id))

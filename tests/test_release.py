@@ -1,0 +1,224 @@
+"""``release``: a real git tag built, pushed to a real registry and promoted on a real engine."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import git
+import pytest
+import requests
+
+from pipeline_kit.config import Registry
+from pipeline_kit.registry import RegistryClient
+from tests.conftest import CLI
+from tests.support.images import webapp_context
+
+CONFIG = """\
+stages = ["prod", "qa", "dev"]
+health_timeout = "20s"
+ports = "21000-28999"
+
+[registry]
+url = "{registry}"
+insecure = true
+
+[release]
+service = "webapp"
+
+[[hosts]]
+name = "local"
+url = "{engine}"
+"""
+
+
+def commit_and_tag(repo: git.Repo, tag: str | None, message: str = "change") -> str:
+    repo.git.add(A=True)
+    repo.index.commit(message)
+    if tag:
+        repo.create_tag(tag)
+    return repo.head.commit.hexsha
+
+
+@pytest.fixture
+def checkout(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    docker_url: str,
+    registry_url: str,
+    docker_client: docker.DockerClient,
+) -> git.Repo:
+    """A git repository of examples/webapp with its config; the working directory."""
+    folder = webapp_context(tmp_path / "webapp")
+    (folder / "pipeline-kit.toml").write_text(
+        CONFIG.format(registry=registry_url, engine=docker_url)
+    )
+    repo = git.Repo.init(folder)
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Release Bot")
+        config.set_value("user", "email", "bot@example.com")
+    repo.create_remote("origin", "https://bot:s3cret@git.example.com/team/webapp.git")
+    commit_and_tag(repo, None, "webapp")
+    monkeypatch.chdir(folder)
+    for key in ("GITHUB_REF", "TAG_NAME", "GITHUB_ACTIONS", "PIPELINE_KIT_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PIPELINE_KIT_DB", f"sqlite:///{tmp_path / 'state.db'}")
+    for c in docker_client.containers.list(all=True, filters={"label": "io.pipeline-kit.service"}):
+        c.remove(force=True)
+    # Each test releases into a repository of its own in the shared registry.
+    name = uuid.uuid4().hex[:12]
+    monkeypatch.setenv("PIPELINE_KIT_RELEASE__IMAGE", f"t/{name}")
+    return repo
+
+
+def registry_tags(registry_url: str, image: str) -> list[str]:
+    with RegistryClient(Registry(registry_url, insecure=True)) as client:
+        return client.tags(image)
+
+
+def first_release(cli: CLI, image: str) -> None:
+    """Release v1.0.0 without promoting, then put the service in every stage."""
+    result = cli("release", "--tag", "v1.0.0", "--no-promote")
+    assert result.code == 0, result.err
+    added = cli("service", "add", "webapp", "--image", image, "--version", "1.0.0")
+    assert added.code == 0, added.err
+
+
+def errors(err: str) -> int:
+    """How many error lines (build and push progress lines share stderr)."""
+    return sum(1 for line in err.splitlines() if line.startswith("error:"))
+
+
+def serving(cli: CLI) -> dict[str, str]:
+    shown = json.loads(cli("show", "containers", "--json").out)[0]
+    return {
+        c["stage"]: requests.get(f"http://{c['address']}/", timeout=5).text.strip()
+        for c in shown["stacks"][0]["containers"]
+    }
+
+
+def test_release_builds_pushes_and_promotes_into_dev(
+    checkout: git.Repo, cli: CLI, registry_url: str, docker_client: docker.DockerClient
+) -> None:
+    image = _image()
+    commit_and_tag(checkout, "v1.0.0")
+    first_release(cli, image)
+    (Path(checkout.working_dir) / "CHANGES").write_text("1.1.0\n")
+    sha = commit_and_tag(checkout, "v1.1.0")
+    result = cli("release")  # the tag at HEAD
+    assert result.code == 0, result.err
+    assert f"pushed {registry_url}/{image}:1.1.0 (sha256:" in result.out
+    assert registry_tags(registry_url, image) == ["1.0.0", "1.1.0"]
+    labels = docker_client.images.get(f"{registry_url}/{image}:1.1.0").labels
+    assert labels["org.opencontainers.image.version"] == "1.1.0"
+    assert labels["org.opencontainers.image.revision"] == sha
+    assert labels["org.opencontainers.image.source"] == "https://git.example.com/team/webapp.git"
+    assert "org.opencontainers.image.created" in labels
+    assert serving(cli) == {"prod": "webapp 1.0.0", "qa": "webapp 1.0.0", "dev": "webapp 1.1.0"}
+    upstream = cli("upstream", "webapp", "--json")
+    assert upstream.code == 0, upstream.err
+    assert [(u["version"], u["stages"]) for u in json.loads(upstream.out)] == [
+        ("1.0.0", ["prod", "qa"]),
+        ("1.1.0", ["dev"]),
+    ]
+
+
+def test_the_same_tag_again_is_a_no_op(
+    checkout: git.Repo, cli: CLI, snapshot: Callable[[], str], registry_url: str
+) -> None:
+    image = _image()
+    commit_and_tag(checkout, "v1.0.0")
+    first_release(cli, image)
+    before = snapshot()
+    again = cli("release", "--tag", "v1.0.0", "--no-promote")
+    assert again.code == 0, again.err
+    assert "already in the registry with the same content" in again.out
+    assert snapshot() == before
+
+
+def test_a_pushed_version_is_immutable_unless_forced(
+    checkout: git.Repo, cli: CLI, registry_url: str
+) -> None:
+    image = _image()
+    commit_and_tag(checkout, "v1.0.0")
+    assert cli("release", "--no-promote").code == 0
+    with RegistryClient(Registry(registry_url, insecure=True)) as client:
+        digest = client.digest(image, "1.0.0")
+    (Path(checkout.working_dir) / "app.sh").write_text("#!/bin/sh\nexec httpd -f -p $PORT\n")
+    commit_and_tag(checkout, None)
+    checkout.delete_tag(checkout.tags["v1.0.0"])
+    checkout.create_tag("v1.0.0")
+    refused = cli("release", "--no-promote")
+    assert refused.code == 1
+    assert "releases are immutable" in refused.err
+    assert errors(refused.err) == 1
+    with RegistryClient(Registry(registry_url, insecure=True)) as client:
+        assert client.digest(image, "1.0.0") == digest
+    forced = cli("release", "--no-promote", "--force")
+    assert forced.code == 0, forced.err
+    with RegistryClient(Registry(registry_url, insecure=True)) as client:
+        assert client.digest(image, "1.0.0") != digest
+
+
+@pytest.mark.parametrize(
+    ("tag", "code", "message"),
+    [
+        ("v1.2", 2, "invalid tag"),
+        ("latest", 2, "invalid tag"),
+        ("v1.2.3;rm -rf /", 2, "invalid tag"),
+        ("v1.0.5", 1, "dev already runs 1.1.0"),
+        ("v2.0.0", 2, "points at"),
+    ],
+)
+def test_bad_tags_build_and_push_nothing(
+    checkout: git.Repo,
+    cli: CLI,
+    snapshot: Callable[[], str],
+    registry_url: str,
+    docker_client: docker.DockerClient,
+    tag: str,
+    code: int,
+    message: str,
+) -> None:
+    image = _image()
+    commit_and_tag(checkout, "v1.0.0")
+    first_release(cli, image)
+    (Path(checkout.working_dir) / "CHANGES").write_text("1.1.0\n")
+    commit_and_tag(checkout, "v1.1.0")
+    assert cli("release").code == 0
+    (Path(checkout.working_dir) / "CHANGES").write_text("next\n")
+    commit_and_tag(checkout, "v2.0.0")
+    (Path(checkout.working_dir) / "CHANGES").write_text("later\n")
+    commit_and_tag(checkout, "v1.0.5" if tag == "v1.0.5" else None)
+    before, images = snapshot(), len(docker_client.images.list())
+    tags = registry_tags(registry_url, image)
+    result = cli("release", "--tag", tag)
+    assert result.code == code, result.err
+    assert message in result.err
+    assert result.err.count("\n") == 1
+    assert snapshot() == before
+    assert registry_tags(registry_url, image) == tags
+    assert len(docker_client.images.list()) == images
+
+
+def test_a_build_error_in_the_stream_is_exit_3(
+    checkout: git.Repo, cli: CLI, registry_url: str
+) -> None:
+    image = _image()
+    dockerfile = Path(checkout.working_dir) / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + 'RUN ["/bin/sh", "-c", "exit 7"]\n')
+    commit_and_tag(checkout, "v1.0.0")
+    result = cli("release", "--no-promote")
+    assert result.code == 3
+    assert "docker build of" in result.err
+    assert errors(result.err) == 1
+    assert registry_tags(registry_url, image) == []
+
+
+def _image() -> str:
+    import os
+
+    return os.environ["PIPELINE_KIT_RELEASE__IMAGE"]
