@@ -105,6 +105,9 @@ class Dockerd:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # dockerd leaves its network namespace bind-mounted under exec/netns.
+        for mount in sorted((self.folder / "exec" / "netns").glob("*")):
+            subprocess.run(["umount", str(mount)], capture_output=True, check=False)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
