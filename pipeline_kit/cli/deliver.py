@@ -1,4 +1,4 @@
-"""Commands that touch the Docker hosts and the registry: deploy, verify, upstream, release."""
+"""Commands beyond the state model: deploy, verify, upstream, release; state export/import."""
 
 from __future__ import annotations
 
@@ -128,3 +128,25 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
             render.plan(done.promotion.plan, config.policy, True, config.runtime.kind)
 
     del deploy, verify, upstream, release
+
+
+def register_state(state_app: typer.Typer, settings: Callable[[], Settings]) -> None:
+    """``state export`` and ``state import``."""
+
+    @state_app.command("export")
+    def state_export(file: Path) -> None:
+        """Write the whole state and history to FILE (versioned JSON)."""
+        from pipeline_kit.pipeline.manage import export_state
+
+        count = export_state(settings(), file)
+        typer.echo(f"exported {count} services to {file}")
+
+    @state_app.command("import")
+    def state_import(file: Path) -> None:
+        """Reproduce an exported environment in an empty state database."""
+        from pipeline_kit.pipeline.manage import import_state
+
+        count = import_state(settings(), file)
+        typer.echo(f"imported {count} services from {file}")
+
+    del state_export, state_import

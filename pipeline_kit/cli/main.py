@@ -387,24 +387,6 @@ def check(json: Json = False) -> None:
         raise typer.Exit(1)
 
 
-@state_app.command("export")
-def state_export(file: Path) -> None:
-    """Write the whole state and history to FILE (versioned JSON)."""
-    from pipeline_kit.pipeline.manage import export_state
-
-    count = export_state(_settings(), file)
-    typer.echo(f"exported {count} services to {file}")
-
-
-@state_app.command("import")
-def state_import(file: Path) -> None:
-    """Reproduce an exported environment in an empty state database."""
-    from pipeline_kit.pipeline.manage import import_state
-
-    count = import_state(_settings(), file)
-    typer.echo(f"imported {count} services from {file}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turn every error into one line and an exit code."""
     return run(app, argv)
@@ -414,6 +396,7 @@ def _register() -> None:
     from pipeline_kit.cli import deliver
 
     deliver.register(app, _settings)
+    deliver.register_state(state_app, _settings)
 
 
 _register()
