@@ -69,7 +69,7 @@ from pipeline_kit.model import actions
 from pipeline_kit.model.errors import PipelineKitError
 from pipeline_kit.pipeline import manage, reconcile
 from pipeline_kit.store.database import Scope
-from tests.support.docker import Dockerd, _answers
+from tests.support.docker import Dockerd, DockerdError, _answers
 from tests.support.images import webapp_context
 
 SERVICES = ("web", "api")
@@ -139,51 +139,6 @@ for port in sys.argv[2:]:
 # -- the engine --------------------------------------------------------------------------------
 
 
-class PrivateDockerd(Dockerd):
-    """The test suite's private dockerd, failing with BenchError instead of pytest.fail."""
-
-    def start(self) -> None:
-        binary = shutil.which("dockerd")
-        if binary is None:
-            raise BenchError("no Docker engine answers and dockerd is not installed")
-        if os.geteuid() != 0:
-            raise BenchError("no Docker engine answers and dockerd needs root: set DOCKER_HOST")
-        args = [
-            binary,
-            f"--host={self.url}",
-            f"--data-root={self.folder / 'data'}",
-            f"--exec-root={self.folder / 'exec'}",
-            f"--pidfile={self.folder / 'docker.pid'}",
-            "--storage-driver=vfs",
-            "--bridge=none",
-            "--iptables=false",
-            "--ip6tables=false",
-        ]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
-                self.stop()
-                raise BenchError(f"dockerd exited at start: {' '.join(tail)[:300]}")
-            if self.socket.exists() and _answers(self.url):
-                return
-            time.sleep(0.2)
-        self.stop()
-        raise BenchError("the private dockerd did not answer within 60 s")
-
-    def stop(self) -> None:
-        """Also unmount the network namespace dockerd leaves bind-mounted under exec/netns,
-        which would otherwise keep the folder (and a mount) after every run."""
-        super().stop()
-        netns = self.folder / "exec" / "netns"
-        if netns.is_dir():
-            for mounted in netns.iterdir():
-                subprocess.run(["umount", str(mounted)], capture_output=True, check=False)
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
 @contextlib.contextmanager
 def docker_engine() -> Iterator[tuple[str, str]]:
     """The engine's URL and where it comes from; a private dockerd is stopped at the end."""
@@ -191,9 +146,12 @@ def docker_engine() -> Iterator[tuple[str, str]]:
         if url and _answers(url):
             yield url, "existing engine"
             return
-    engine = PrivateDockerd()
+    engine = Dockerd()
     try:
-        engine.start()
+        try:
+            engine.start()
+        except DockerdError as exc:
+            raise BenchError(str(exc).splitlines()[0]) from None
         yield engine.url, "private dockerd (vfs, no bridge), stopped at the end"
     finally:
         engine.stop()

@@ -189,6 +189,13 @@ class Registry:
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
 
+    @property
+    def auth(self) -> dict[str, str] | None:
+        """docker-py's ``auth_config``, when both credentials are set."""
+        if not self.username or not self.password:
+            return None
+        return {"username": self.username, "password": self.password}
+
 
 @dataclass(frozen=True)
 class Release:

@@ -29,6 +29,7 @@ from pipeline_kit.runtime.build import (
     split_reference,
 )
 from tests.support.docker import busybox_path as busybox_binary
+from tests.support.registry import RegistryFactory
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "webapp"
 WEBAPP = "pk-test/webapp:1.2.3"
@@ -297,8 +298,10 @@ def test_unreachable_engine_is_an_external_failure(tmp_path: Path) -> None:
 def test_push_returns_the_digest_the_registry_stores(
     webapp: Built,
     docker_client: docker.DockerClient,
-    registry_url: str,
+    registry_factory: RegistryFactory,
 ) -> None:
+    # A registry of its own: its layers are new there, so the push reports byte progress.
+    registry_url = registry_factory("none", fresh=True).host
     reference = f"{registry_url}/webapp:1.2.3"
     docker_client.api.tag(WEBAPP, f"{registry_url}/webapp", "1.2.3")
     events: list[ProgressEvent] = []

@@ -124,21 +124,29 @@ def _addressed(c: Container, addresses: dict[str, str]) -> Container:
     return replace(c, address=addresses[c.id]) if c.id in addresses else c
 
 
-def _start_all(engines: Engines, settings: Settings, specs: list[rt.Spec], auth: Any) -> None:
-    """Start every spec and wait until healthy; on any failure remove them all and raise."""
+def start_jobs(
+    engines: Engines, settings: Settings, specs: list[rt.Spec]
+) -> list[Callable[[], None]]:
+    """One job per spec: start it and wait until healthy, all within ``health_timeout``."""
     deadline = time.monotonic() + settings.runtime.health_timeout
+    auth = settings.registry.auth if settings.registry else None
 
     def job(spec: rt.Spec) -> Callable[[], None]:
-        def run() -> None:
-            client = engines.client(spec.host.name)
-            rt.ensure_image(client, spec.image, auth)
-            container = rt.start(client, spec, settings.runtime)
-            checkpoint("started")
-            rt.wait_healthy(container, spec, settings.runtime, deadline)
+        return lambda: rt.start_healthy(
+            engines.client(spec.host.name),
+            spec,
+            settings.runtime,
+            deadline,
+            auth,
+            lambda: checkpoint("started"),
+        )
 
-        return run
+    return [job(s) for s in specs]
 
-    results = run_parallel([job(s) for s in specs])
+
+def _start_all(engines: Engines, settings: Settings, specs: list[rt.Spec]) -> None:
+    """Start every spec and wait until healthy; on any failure remove them all and raise."""
+    results = run_parallel(start_jobs(engines, settings, specs))
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         placed = [journal.Placed(s.id, s.service, s.stack, s.host.name, s.version) for s in specs]
@@ -190,7 +198,7 @@ def apply_with_runtime(
             time.sleep(_WAIT)
         checkpoint("journaled")
         try:
-            _start_all(engines, settings, specs, _auth(settings))
+            _start_all(engines, settings, specs)
         except BaseException:
             with store.write(Scope(), "journal") as session:
                 journal.remove(session, entry.id)
@@ -217,10 +225,3 @@ def apply_with_runtime(
         with store.write(Scope(), "journal") as session:
             journal.remove(session, entry.id)
         return applied
-
-
-def _auth(settings: Settings) -> dict[str, str] | None:
-    registry = settings.registry
-    if registry is None or not registry.username or not registry.password:
-        return None
-    return {"username": registry.username, "password": registry.password}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -10,10 +9,10 @@ from datetime import UTC, datetime
 from pipeline_kit.config import Settings
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
-from pipeline_kit.pipeline.apply import recover, run_parallel, with_addresses
+from pipeline_kit.pipeline.apply import recover, run_parallel, start_jobs, with_addresses
 from pipeline_kit.runtime import containers as rt
 from pipeline_kit.runtime.engine import Engines
-from pipeline_kit.runtime.placement import image_of, port_of, upstreams, used_ports
+from pipeline_kit.runtime.placement import Ports, port_of, spec_of
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Scope, Store
 
@@ -166,22 +165,22 @@ def deploy(
         replace_ = [by_name[d.container] for d in found if d.kind != "unknown"]
         for w in replace_:
             rt.remove(engines.client(w.host), rt.container_name(w.service, w.stack, w.id))
-        specs = _specs(settings, engines, state, replace_)
-        deadline = time.monotonic() + settings.runtime.health_timeout
-        auth = None
-        if settings.registry and settings.registry.username and settings.registry.password:
-            auth = {"username": settings.registry.username, "password": settings.registry.password}
-
-        def start(spec: rt.Spec) -> Callable[[], None]:
-            def run() -> None:
-                client = engines.client(spec.host.name)
-                rt.ensure_image(client, spec.image, auth)
-                container = rt.start(client, spec, settings.runtime)
-                rt.wait_healthy(container, spec, settings.runtime, deadline)
-
-            return run
-
-        results = run_parallel([start(s) for s in specs])
+        ports = Ports(settings.runtime, engines, state)
+        specs = [
+            spec_of(
+                settings,
+                ports,
+                state,
+                w.service,
+                w.stack,
+                w.position,
+                w.id,
+                w.version,
+                port_of(w.address),
+            )
+            for w in replace_
+        ]
+        results = run_parallel(start_jobs(engines, settings, specs))
         addresses = {
             s.id: s.address
             for s, r in zip(specs, results, strict=True)
@@ -196,24 +195,6 @@ def deploy(
             if d.kind == "unknown":
                 rt.remove(engines.client(d.host), d.container)
         return found
-
-
-def _specs(
-    settings: Settings, engines: Engines, state: State, items: list[Wanted]
-) -> list[rt.Spec]:
-    specs = []
-    taken: dict[str, set[int]] = {}
-    for w in items:
-        host = settings.runtime.host(w.host)
-        if w.host not in taken:
-            listed = rt.found(engines.client(w.host), w.host)
-            taken[w.host] = used_ports(state, w.host) | {f.port for f in listed if f.port}
-        port = port_of(w.address) or rt.free_port(settings.runtime, host, taken[w.host])
-        taken[w.host].add(port)
-        image = image_of(settings, state.services[w.service].image, w.version)
-        ups = upstreams(state, w.service, w.stack, w.position)
-        specs.append(rt.Spec(w.id, w.service, w.stack, w.version, image, host, port, ups))
-    return specs
 
 
 def _record(store: Store, state: State, addresses: dict[str, str]) -> None:

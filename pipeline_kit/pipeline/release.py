@@ -14,10 +14,10 @@ from pathlib import Path
 
 from pipeline_kit.config import Host, Settings
 from pipeline_kit.model.errors import ConstraintFailed, InvalidInput, Refused
-from pipeline_kit.model.items import Service, check_image
-from pipeline_kit.model.versions import VersionPolicy, in_order
-from pipeline_kit.pipeline.manage import Build, Outcome, execute
-from pipeline_kit.registry import RegistryClient, docker_tag, split_image
+from pipeline_kit.model.items import Service, check_image, same_version
+from pipeline_kit.model.versions import VersionPolicy, in_order, sort_key
+from pipeline_kit.pipeline.manage import Build, Outcome, execute, load_state
+from pipeline_kit.registry import RegistryClient, docker_tag, split_image, version_of_tag
 from pipeline_kit.runtime.build import Progress, build_image, push_image
 from pipeline_kit.runtime.engine import Engines
 from pipeline_kit.runtime.placement import image_of
@@ -85,8 +85,6 @@ def release(
         raise InvalidInput('set [release] service = "NAME" in pipeline-kit.toml')
     if settings.registry is None:
         raise InvalidInput('set [registry] url = "HOST:PORT" in pipeline-kit.toml to push images')
-    from pipeline_kit.pipeline.manage import load_state
-
     service = load_state(settings, [name]).services.get(name)
     image = service.image if service is not None else settings.release.image
     if image is None or (service is None and promote):
@@ -132,12 +130,7 @@ def release(
                 "releases are immutable; tag a new version (or --force to overwrite)"
             )
         else:
-            auth = None
-            if settings.registry.username and settings.registry.password:
-                auth = {
-                    "username": settings.registry.username,
-                    "password": settings.registry.password,
-                }
+            auth = settings.registry.auth
             digest, pushed = push_image(client, reference, auth, progress), True
     promotion = execute(settings, scope, build) if promote else None
     return Released(info, name, reference, digest, pushed, promotion)
@@ -154,11 +147,6 @@ class Upstream:
 
 def upstream(settings: Settings, name: str) -> list[Upstream]:
     """The registry's versions of ``name``'s image, sorted by version, with their stages."""
-    from pipeline_kit.model.items import same_version
-    from pipeline_kit.model.versions import sort_key
-    from pipeline_kit.pipeline.manage import load_state
-    from pipeline_kit.registry import version_of_tag
-
     if settings.registry is None:
         raise InvalidInput('set [registry] url = "HOST:PORT" in pipeline-kit.toml')
     state = load_state(settings, [name])

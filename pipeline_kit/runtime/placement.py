@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline_kit.config import Settings
+from pipeline_kit.config import Host, Runtime, Settings
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.registry import docker_tag, image_reference
@@ -68,40 +68,77 @@ def upstreams(state: State, service: str, stack: int, position: int) -> dict[str
     return out
 
 
+class Ports:
+    """Free ports per host: those the state records and the host's labelled containers use
+    are taken, and so is every port handed out here."""
+
+    def __init__(self, runtime: Runtime, engines: Engines, state: State) -> None:
+        self.runtime, self.engines, self.state = runtime, engines, state
+        self._taken: dict[str, set[int]] = {}
+
+    def take(self, host: Host, wanted: int | None = None) -> int:
+        taken = self._taken.get(host.name)
+        if taken is None:
+            running = rt.found(self.engines.client(host.name), host.name)
+            taken = used_ports(self.state, host.name) | {
+                f.port for f in running if f.port is not None
+            }
+            self._taken[host.name] = taken
+        port = wanted or rt.free_port(self.runtime, host, taken)
+        taken.add(port)
+        return port
+
+
+def spec_of(
+    settings: Settings,
+    ports: Ports,
+    state: State,
+    service: str,
+    stack: int,
+    position: int,
+    container: str,
+    version: str,
+    port: int | None = None,
+) -> rt.Spec:
+    """The spec of one container of ``state``: its host, image, a port and its upstreams."""
+    svc = state.services[service]
+    placed = svc.stack(stack)
+    host = settings.runtime.host(placed.host if placed else "local")
+    return rt.Spec(
+        id=container,
+        service=service,
+        stack=stack,
+        version=version,
+        image=image_of(settings, svc.image, version),
+        host=host,
+        port=ports.take(host, port),
+        upstreams=upstreams(state, service, stack, position),
+    )
+
+
 def specs_for(
     plan: Plan, settings: Settings, engines: Engines
 ) -> tuple[list[rt.Spec], list[Placed]]:
     """The containers to start (with a free port each) and those to stop."""
-    runtime = settings.runtime
+    ports = Ports(settings.runtime, engines, plan.after)
     specs: list[rt.Spec] = []
     stops: list[Placed] = []
-    taken: dict[str, set[int]] = {}
     for op in plan.operations:
         if op.kind == "stop":
             old = plan.before.services[op.service].stack(op.stack)
             where = old.host if old else "local"
             stops.append(Placed(op.container, op.service, op.stack, where, op.version))
-            continue
-        service = plan.after.services[op.service]
-        placed = service.stack(op.stack)
-        host = runtime.host(placed.host if placed else "local")
-        if host.name not in taken:
-            running = rt.found(engines.client(host.name), host.name)
-            taken[host.name] = used_ports(plan.after, host.name) | {
-                f.port for f in running if f.port is not None
-            }
-        port = rt.free_port(runtime, host, taken[host.name])
-        taken[host.name].add(port)
-        specs.append(
-            rt.Spec(
-                id=op.container,
-                service=op.service,
-                stack=op.stack,
-                version=op.version,
-                image=image_of(settings, service.image, op.version),
-                host=host,
-                port=port,
-                upstreams=upstreams(plan.after, op.service, op.stack, op.position),
+        else:
+            specs.append(
+                spec_of(
+                    settings,
+                    ports,
+                    plan.after,
+                    op.service,
+                    op.stack,
+                    op.position,
+                    op.container,
+                    op.version,
+                )
             )
-        )
     return specs, stops

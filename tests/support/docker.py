@@ -45,6 +45,10 @@ def _answers(url: str) -> bool:
         return False
 
 
+class DockerdError(RuntimeError):
+    """The private dockerd could not be started."""
+
+
 def busybox_path() -> str:
     for candidate in (BUSYBOX, "/usr/bin/busybox"):
         if Path(candidate).is_file():
@@ -65,9 +69,9 @@ class Dockerd:
     def start(self) -> None:
         binary = shutil.which("dockerd")
         if binary is None:
-            pytest.fail("dockerd not found: install Debian's docker.io (scripts/setup.sh test)")
+            raise DockerdError("dockerd not found: install Debian's docker.io (scripts/setup.sh)")
         if os.geteuid() != 0:
-            pytest.fail("no Docker engine reachable and dockerd needs root: set DOCKER_HOST")
+            raise DockerdError("no Docker engine reachable and dockerd needs root: set DOCKER_HOST")
         args = [
             binary,
             f"--host={self.url}",
@@ -84,12 +88,14 @@ class Dockerd:
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                pytest.fail(f"dockerd exited at start:\n{self.log.read_text()[-2000:]}")
+                tail = self.log.read_text(errors="replace")[-2000:]
+                self.stop()
+                raise DockerdError(f"dockerd exited at start:\n{tail}")
             if self.socket.exists() and _answers(self.url):
                 return
             time.sleep(0.2)
         self.stop()
-        pytest.fail("dockerd did not answer within 60 s")
+        raise DockerdError("dockerd did not answer within 60 s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -119,7 +125,11 @@ def docker_url() -> Iterator[str]:
             yield url
             return
     engine = Dockerd()
-    engine.start()
+    try:
+        engine.start()
+    except DockerdError as exc:
+        engine.stop()
+        pytest.fail(str(exc))
     try:
         yield engine.url
     finally:
