@@ -19,6 +19,21 @@ versions = "non-decreasing"
 """
 
 
+# What a runner sets that would turn GitHub feedback on or write runner files.
+GITHUB_ENV = (
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GITHUB_REPOSITORY",
+    "GITHUB_SHA",
+    "GITHUB_REF",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_RUN_ID",
+    "BUILD_URL",
+)
+
+
 @dataclass(frozen=True)
 class Result:
     code: int
@@ -56,6 +71,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Pat
     (folder / "pipeline-kit.toml").write_text(DEFAULT_CONFIG)
     monkeypatch.chdir(folder)
     for key in ("GITHUB_ACTIONS", "GITHUB_ACTOR", "BUILD_USER_ID", "PIPELINE_KIT_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    for key in GITHUB_ENV:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("USER", "tester")
     monkeypatch.setenv("PIPELINE_KIT_DB", db_url)

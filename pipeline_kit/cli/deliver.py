@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pipeline_kit.cli.reporting import JunitDir, StrictFeedback
+
 if TYPE_CHECKING:
     from pipeline_kit.config import Settings
 
@@ -105,10 +107,13 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
             bool,
             typer.Option("--force", help="Overwrite a version already pushed with other content."),
         ] = False,
+        junit_dir: JunitDir = None,
+        strict_feedback: StrictFeedback = False,
     ) -> None:
         """Build the image of a release tag, push it, and promote it into a stage."""
         from pipeline_kit.cli import render
         from pipeline_kit.cli.progress import make_progress
+        from pipeline_kit.cli.reporting import finish
         from pipeline_kit.pipeline.release import release as run_release
 
         config = settings()
@@ -116,16 +121,18 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
             done = run_release(config, repo, tag, to, not no_promote, force, progress)
         if done.pushed:
             render.console.print(f"pushed {done.reference} ({done.digest})", markup=False)
-        else:
+        elif done.digest is not None:
             render.console.print(
                 f"{done.reference} is already in the registry with the same content "
                 f"({done.digest}): nothing to push",
                 markup=False,
             )
-        if done.promotion is not None:
-            for note in done.promotion.notes:
+        outcome = done.run.outcome
+        if outcome is not None and done.digest is not None:
+            for note in outcome.notes:
                 render.note(note)
-            render.plan(done.promotion.plan, config.policy, True, config.runtime.kind)
+            render.plan(outcome.plan, config.policy, outcome.applied, config.runtime.kind)
+        finish(done.run, config, junit_dir, strict_feedback, {"image": done.reference})
 
     del deploy, verify, upstream, release
 

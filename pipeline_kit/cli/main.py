@@ -287,21 +287,6 @@ def pop(service: str, stage: Stage, dry_run: DryRun = False) -> None:
     _write(_scope((service,)), lambda s, c: _act("pop")(s, c, service, stage), dry_run)
 
 
-@app.command()
-def promote(
-    service: str,
-    version: Annotated[
-        str | None, typer.Argument(help="New version (default: the top one).")
-    ] = None,
-    to: Annotated[str, typer.Option("--to", help="Stage that receives the version below it.")] = "",
-    dry_run: DryRun = False,
-) -> None:
-    """Push VERSION and pop the --to stage, atomically: every stage moves one step."""
-    if not to:
-        raise typer.BadParameter("--to STAGE is required", param_hint="--to")
-    _write(_scope((service,)), lambda s, c: _act("promote")(s, c, service, to, version), dry_run)
-
-
 @app.command("replace")
 def replace_cmd(
     service: str,
@@ -361,41 +346,16 @@ def reject(
     _write(_scope((service,)), lambda s, c: _act("reject")(s, c, service, version, reason), dry_run)
 
 
-@app.command()
-def check(json: Json = False) -> None:
-    """Validate the whole state against the config; exit 1 listing every violation."""
-    from pipeline_kit.cli import render
-    from pipeline_kit.pipeline.manage import check as do_check
-
-    state, found = do_check(_settings())
-    if json:
-        render.emit_json(
-            {
-                "services": len(state.services),
-                "violations": [
-                    {"constraint": v.constraint, "subject": v.subject, "message": v.message}
-                    for v in found
-                ],
-            }
-        )
-    elif found:
-        render.console.print(f"{len(found)} violation(s) in {len(state.services)} services:")
-        render.violations(found)
-    else:
-        render.console.print(f"ok: {len(state.services)} services, every constraint holds")
-    if found:
-        raise typer.Exit(1)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turn every error into one line and an exit code."""
     return run(app, argv)
 
 
 def _register() -> None:
-    from pipeline_kit.cli import deliver
+    from pipeline_kit.cli import deliver, integrate
 
     deliver.register(app, _settings)
+    integrate.register(app, _settings)
     deliver.register_state(state_app, _settings)
 
 

@@ -34,6 +34,7 @@ from pipeline_kit.store.database import Scope, Store
 
 Build = Callable[[State, Any], Plan]
 Report = Callable[[str], None]
+Observe = Callable[[rt.Spec, float, "BaseException | None"], None]  # health check, seconds
 _WAIT = 0.2
 
 
@@ -125,28 +126,44 @@ def _addressed(c: Container, addresses: dict[str, str]) -> Container:
 
 
 def start_jobs(
-    engines: Engines, settings: Settings, specs: list[rt.Spec]
+    engines: Engines, settings: Settings, specs: list[rt.Spec], observe: Observe | None = None
 ) -> list[Callable[[], None]]:
-    """One job per spec: start it and wait until healthy, all within ``health_timeout``."""
+    """One job per spec: start it and wait until healthy, all within ``health_timeout``.
+
+    ``observe`` hears of each container: how long it took to be healthy, or why it failed.
+    """
     deadline = time.monotonic() + settings.runtime.health_timeout
     auth = settings.registry.auth if settings.registry else None
 
     def job(spec: rt.Spec) -> Callable[[], None]:
-        return lambda: rt.start_healthy(
-            engines.client(spec.host.name),
-            spec,
-            settings.runtime,
-            deadline,
-            auth,
-            lambda: checkpoint("started"),
-        )
+        def run() -> None:
+            began = time.monotonic()
+            try:
+                rt.start_healthy(
+                    engines.client(spec.host.name),
+                    spec,
+                    settings.runtime,
+                    deadline,
+                    auth,
+                    lambda: checkpoint("started"),
+                )
+            except BaseException as exc:
+                if observe is not None:
+                    observe(spec, time.monotonic() - began, exc)
+                raise
+            if observe is not None:
+                observe(spec, time.monotonic() - began, None)
+
+        return run
 
     return [job(s) for s in specs]
 
 
-def _start_all(engines: Engines, settings: Settings, specs: list[rt.Spec]) -> None:
+def _start_all(
+    engines: Engines, settings: Settings, specs: list[rt.Spec], observe: Observe | None
+) -> None:
     """Start every spec and wait until healthy; on any failure remove them all and raise."""
-    results = run_parallel(start_jobs(engines, settings, specs))
+    results = run_parallel(start_jobs(engines, settings, specs, observe))
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         placed = [journal.Placed(s.id, s.service, s.stack, s.host.name, s.version) for s in specs]
@@ -163,6 +180,7 @@ def apply_with_runtime(
     build: Build,
     context: Callable[[], Any],
     report: Report,
+    observe: Observe | None = None,
 ) -> Plan:
     """Plan, start, commit, remove: the journaled apply. Returns the applied plan."""
     with Engines(settings.runtime) as engines:
@@ -198,7 +216,7 @@ def apply_with_runtime(
             time.sleep(_WAIT)
         checkpoint("journaled")
         try:
-            _start_all(engines, settings, specs)
+            _start_all(engines, settings, specs, observe)
         except BaseException:
             with store.write(Scope(), "journal") as session:
                 journal.remove(session, entry.id)

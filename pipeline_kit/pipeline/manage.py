@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline_kit.config import Settings, render_default
 from pipeline_kit.model.actions import Context
@@ -18,6 +19,7 @@ from pipeline_kit.model.plan import Plan
 from pipeline_kit.store.database import Scope, Store, resolve_url
 
 Build = Callable[[State, Context], Plan]
+Observe = Callable[[Any, float, "BaseException | None"], None]
 
 
 def actor(environ: Mapping[str, str] | None = None) -> str:
@@ -49,8 +51,17 @@ class Outcome:
     notes: tuple[str, ...] = ()
 
 
-def execute(settings: Settings, scope: Scope, build: Build, dry_run: bool = False) -> Outcome:
-    """Plan under the lock, refuse on any violation, else apply in the same transaction."""
+def execute(
+    settings: Settings,
+    scope: Scope,
+    build: Build,
+    dry_run: bool = False,
+    observe: Observe | None = None,
+) -> Outcome:
+    """Plan under the lock, refuse on any violation, else apply in the same transaction.
+
+    With the Docker runtime, ``observe`` hears of each container's health check.
+    """
     store = open_store(settings)
     try:
         if settings.runtime.kind == "docker" and not dry_run:
@@ -58,7 +69,7 @@ def execute(settings: Settings, scope: Scope, build: Build, dry_run: bool = Fals
 
             notes: list[str] = []
             applied = apply_with_runtime(
-                settings, store, scope, build, lambda: context(settings), notes.append
+                settings, store, scope, build, lambda: context(settings), notes.append, observe
             )
             return Outcome(applied, applied=True, notes=tuple(notes))
         if dry_run:

@@ -8,33 +8,35 @@ is pushed, so a refused release changes nothing.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline_kit.config import Host, Settings
-from pipeline_kit.model.errors import ConstraintFailed, InvalidInput, Refused
+from pipeline_kit.model.errors import InvalidInput, Refused
 from pipeline_kit.model.items import Service, check_image, same_version
 from pipeline_kit.model.versions import VersionPolicy, in_order, sort_key
-from pipeline_kit.pipeline.manage import Build, Outcome, execute, load_state
+from pipeline_kit.pipeline.manage import load_state
+from pipeline_kit.pipeline.promotion import Run, promote_build, promote_run
 from pipeline_kit.registry import RegistryClient, docker_tag, split_image, version_of_tag
+from pipeline_kit.report.results import Report, Result
 from pipeline_kit.runtime.build import Progress, build_image, push_image
 from pipeline_kit.runtime.engine import Engines
 from pipeline_kit.runtime.placement import image_of
 from pipeline_kit.scm.git import TagInfo, resolve_tag
-from pipeline_kit.store.database import Scope
 
 
 @dataclass(frozen=True)
 class Released:
-    """What a release did."""
+    """What a release did: the image (when built) and the report of every check."""
 
     tag: TagInfo
     service: str
     reference: str
-    digest: str
-    pushed: bool  # False: the registry had this very image already
-    promotion: Outcome | None
+    digest: str | None  # None: refused before anything was built
+    pushed: bool  # False: the registry had this very image already, or nothing was pushed
+    run: Run
 
 
 def _engine_host(settings: Settings, environ: Mapping[str, str]) -> Host:
@@ -44,16 +46,10 @@ def _engine_host(settings: Settings, environ: Mapping[str, str]) -> Host:
     return Host("build", environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
 
 
-def _promote_build(service: str, stage: str, version: str) -> Build:
-    from pipeline_kit.model.actions import promote
-
-    return lambda state, ctx: promote(state, ctx, service, stage, version)
-
-
-def _forward(settings: Settings, service: Service, stage: str, version: str) -> None:
-    """A release moves a stage forward: refuse a version lower than the stage runs now."""
+def _forward(settings: Settings, service: Service, stage: str, version: str) -> str | None:
+    """A release moves a stage forward: why a version lower than the stage runs is refused."""
     if settings.policy.versions is VersionPolicy.ANY:
-        return
+        return None
     position = settings.policy.position(stage)
     for stack in service.stacks:
         if position < stack.height:
@@ -61,10 +57,27 @@ def _forward(settings: Settings, service: Service, stage: str, version: str) -> 
             if in_order(version, current, settings.policy.versions) and not in_order(
                 current, version, settings.policy.versions
             ):
-                raise Refused(
+                return (
                     f"release {version} refused: {stage} already runs {current}, which is "
                     f"higher; releases move forward (use 'pipeline-kit rollback' to go back)"
                 )
+    return None
+
+
+def _refused(info: TagInfo, name: str, stage: str, settings: Settings, why: str) -> Run:
+    result = Result(stage, "gate", "forward", "failed", why)
+    report = Report(
+        "release",
+        settings.policy.stages,
+        (result,),
+        name,
+        info.version,
+        info.commit,
+        stage,
+        False,
+        why,
+    )
+    return Run(report, None, Refused(why))
 
 
 def release(
@@ -94,15 +107,19 @@ def release(
             f"--version {info.version}'"
         )
     check_image(image)
-    stage = to or settings.policy.stages[-1]
-    scope = Scope(frozenset({name}))
-    build = _promote_build(name, stage, info.version)
-    if promote and service is not None:
-        _forward(settings, service, stage, info.version)
-        check = execute(settings, scope, build, dry_run=True)
-        if check.plan.violations:
-            raise ConstraintFailed(check.plan.violations, f"release {info.tag} refused")
+    stage = settings.policy.stage_name(settings.policy.position(to or settings.policy.stages[-1]))
+    build = promote_build(name, stage, info.version)
     reference = image_of(settings, image, info.version)
+    if promote and service is not None:
+        why = _forward(settings, service, stage, info.version)
+        if why is not None:
+            return Released(
+                info, name, reference, None, False, _refused(info, name, stage, settings, why)
+            )
+        check = promote_run(settings, "release", name, build, dry_run=True, commit=info.commit)
+        if check.error is not None:
+            return Released(info, name, reference, None, False, check)
+    steps: list[Result] = []
     repository = split_image(reference.rsplit(":", 1)[0])[1]
     registry_tag = docker_tag(info.version)
     labels = {
@@ -119,11 +136,20 @@ def release(
         existing = registry.digest(repository, registry_tag)
         existing_id = registry.image_id(repository, registry_tag) if existing else None
         client = builder.client(host.name)
+        began = time.monotonic()
         image_id = build_image(
             client, context, settings.release.dockerfile, reference, labels, args, progress
         )
+        steps.append(
+            Result(stage, "build", reference, "passed", image_id, time.monotonic() - began)
+        )
         if existing is not None and existing_id == image_id:
             digest, pushed = existing, False
+            steps.append(
+                Result(
+                    stage, "push", reference, "skipped", f"already in the registry as {existing}"
+                )
+            )
         elif existing is not None and not force:
             raise Refused(
                 f"{reference} is already in the registry with other content ({existing[:19]}…): "
@@ -131,9 +157,19 @@ def release(
             )
         else:
             auth = settings.registry.auth
+            began = time.monotonic()
             digest, pushed = push_image(client, reference, auth, progress), True
-    promotion = execute(settings, scope, build) if promote else None
-    return Released(info, name, reference, digest, pushed, promotion)
+            steps.append(
+                Result(stage, "push", reference, "passed", digest, time.monotonic() - began)
+            )
+    if promote:
+        run = promote_run(settings, "release", name, build, commit=info.commit, before=steps)
+    else:
+        report = Report(
+            "release", settings.policy.stages, tuple(steps), name, info.version, info.commit, stage
+        )
+        run = Run(report)
+    return Released(info, name, reference, digest, pushed, run)
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,20 @@ class RegistryClient:
         digest = config.get("digest") if isinstance(config, dict) else None
         return digest if isinstance(digest, str) and _DIGEST.fullmatch(digest) else None
 
+    def labels(self, repository: str, tag: str) -> dict[str, str]:
+        """The labels of a single-platform image's config (``{}`` when there is none)."""
+        config = self.image_id(repository, tag)
+        if config is None:
+            return {}
+        path = f"/v2/{repository}/blobs/{config}"
+        response = self._request("GET", path, scope=f"repository:{repository}:pull")
+        self._check(response, f"the image config of {repository}:{tag}")
+        try:
+            found = (response.json().get("config") or {}).get("Labels") or {}
+        except (ValueError, AttributeError):
+            return {}
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
     def close(self) -> None:
         """Close the HTTP session."""
         self._session.close()

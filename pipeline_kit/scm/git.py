@@ -211,3 +211,41 @@ def resolve_tag(
             created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
             source=_source(repo),
         )
+
+
+def commit_of_version(repo_path: Path, version: str, pattern: str = "v{semver}") -> str | None:
+    """The commit of ``version``'s release tag in a checkout, or None when there is none."""
+    name = pattern.replace("{semver}", version)
+    if not _SAFE_TAG.fullmatch(name):
+        return None
+    try:
+        with _open(repo_path) as repo:
+            sha = repo.git.rev_parse("--verify", "--quiet", f"refs/tags/{name}^{{commit}}")
+    except (InvalidInput, ExternalFailure):
+        return None
+    return str(sha) or None
+
+
+def version_from_git(repo_path: Path, pattern: str = "v{semver}") -> tuple[str, str]:
+    """The version a checkout proposes: its tag at HEAD, else the last release tag before it.
+
+    Returns ``(version, where)``; ``where`` says which tag it came from.
+    """
+    with _open(repo_path) as repo:
+        where = str(repo.working_tree_dir)
+        try:
+            head = repo.head.commit.hexsha
+        except ValueError:
+            raise InvalidInput(f"{where} has no commits: commit and tag first") from None
+        try:
+            name = _tag_at_head(repo, head, pattern)
+        except InvalidInput:
+            glob = pattern.replace("{semver}", "*")
+            try:
+                name = str(repo.git.describe("--tags", "--abbrev=0", f"--match={glob}", "HEAD"))
+            except git.GitCommandError:
+                raise InvalidInput(
+                    f"no tag matching {pattern} at or before HEAD {_short(head)} in {where}: "
+                    "pass --version V, or fetch tags (git fetch --tags)"
+                ) from None
+        return version_of(name, pattern), name

@@ -1,0 +1,171 @@
+"""The pull-request check: the config a branch proposes, against the state it would govern.
+
+1. Load and validate the proposed config (a broken one is bad input: exit 2, ``file:line``).
+2. Check the current state against it: a raised ``min_stacks``, a removed stage, a lower
+   ``max_height``… each violation located at the config line it comes from.
+3. Dry-run the promotion of the branch's version into the entry stage.
+
+Every violation is reported; nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline_kit import config
+from pipeline_kit.config import Settings
+from pipeline_kit.model import constraints as c
+from pipeline_kit.model.constraints import Violation
+from pipeline_kit.model.errors import ConstraintFailed, InvalidInput
+from pipeline_kit.model.items import State
+from pipeline_kit.pipeline.manage import execute, load_state
+from pipeline_kit.pipeline.promotion import Run, promote_build
+from pipeline_kit.report.results import (
+    Locate,
+    Report,
+    Result,
+    affected_stages,
+    constraint_results,
+)
+from pipeline_kit.store.database import Scope
+
+_HEIGHT = re.compile(r"(below|above) (min|max)_height")
+
+
+def proposed_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
+    """The settings of the config file a branch proposes (default: the one found)."""
+    env = dict(environ)
+    if path is not None:
+        if not path.is_file():
+            raise InvalidInput(f"--config {path}: no such file")
+        env[config.ENV_PREFIX + "CONFIG"] = str(path)
+    return config.load(environ=env)
+
+
+def _key(violation: Violation, settings: Settings) -> tuple[str, ...] | None:
+    """The config key a violation comes from, if it comes from one."""
+    name = violation.constraint
+    if name == c.SERVICE:
+        return ("min_stacks",)
+    if name == c.VERSION_ORDER:
+        return ("versions",)
+    if name == c.DISTINCT_HOSTS:
+        return ("distinct_hosts",)
+    if name == c.STACK_HEIGHT:
+        found = _HEIGHT.search(violation.message)
+        return (f"{found.group(2)}_height",) if found else ("stages",)
+    gates = {c.APPROVAL: "approval", c.PRERELEASE: "prereleases", c.SOAK: "soak"}
+    if name in gates and "→" in violation.subject:
+        stage = violation.subject.rsplit("→", 1)[1]
+        if name == c.SOAK:  # the soak time of the stage it leaves, one position up
+            position = settings.policy.position(stage) + 1
+            stage = settings.policy.stage_name(position)
+        return ("gates", stage, gates[name])
+    return None
+
+
+def locator(settings: Settings) -> Locate:
+    """A function: violation → (config file, line) when the violation comes from a key."""
+    path = settings.source
+    shown = _shown(path) if path is not None else None
+
+    def locate(violation: Violation) -> tuple[str | None, int | None]:
+        key = _key(violation, settings)
+        if path is None or key is None:
+            return None, None
+        line = config.line_of(path, key)
+        if line is None and key[0].endswith("_height"):
+            line = config.line_of(path, ("stages",))  # defaults follow the number of stages
+        return shown, line
+
+    return locate
+
+
+def _shown(path: Path) -> str:
+    """The path as annotations want it: relative to the workspace when inside it."""
+    root = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def run_check(
+    settings: Settings,
+    version: str | None,
+    from_git: bool,
+    repo: Path,
+    commit: str | None = None,
+) -> Run:
+    """Check the state against ``settings`` and dry-run the branch's version; report all."""
+    from pipeline_kit.scm.git import version_from_git
+
+    if version is not None and from_git:
+        raise InvalidInput("give --version V or --from-git, not both")
+    if from_git:
+        version = version_from_git(repo, settings.release.tag_pattern)[0]
+    policy = settings.policy
+    locate = locator(settings)
+    entry = policy.stages[-1]
+    began = time.monotonic()
+    state: State = load_state(settings)
+    violations = c.check_state(state, policy)
+    elapsed = time.monotonic() - began
+    results = [
+        Result(entry, "plan", "state", "passed", f"{len(state.services)} service(s)", elapsed),
+        *constraint_results(violations, policy, policy.stages, entry, False, locate),
+    ]
+    service = settings.release.service or None
+    if version is not None:
+        results += _dry_run(settings, service, version, state, locate)
+    failed = [r for r in results if r.status == "failed"]
+    error = None
+    if failed:
+        error = ConstraintFailed(
+            [Violation(r.name, r.stage, r.message) for r in failed],
+            f"check: the change would break {len(failed)} constraint(s)",
+        )
+    report = Report(
+        "check",
+        policy.stages,
+        tuple(results),
+        service,
+        version,
+        commit,
+        entry,
+        False,
+        str(error) if error else None,
+    )
+    return Run(report, None, error)
+
+
+def _dry_run(
+    settings: Settings, service: str | None, version: str, state: State, locate: Locate
+) -> list[Result]:
+    """The results of promoting ``version`` into the entry stage, planned and checked only."""
+    entry = settings.policy.stages[-1]
+    name = f"promote {service or '(no [release] service)'} {version}"
+    if service is None:
+        return [Result(entry, "plan", name, "skipped", "set [release] service to check it")]
+    if service not in state.services:
+        return [Result(entry, "plan", name, "skipped", f"{service} is not in the state yet")]
+    began = time.monotonic()
+    plan = execute(
+        settings,
+        Scope(frozenset({service})),
+        promote_build(service, entry, version),
+        dry_run=True,
+    ).plan
+    planned = Result(entry, "plan", name, "passed", "planned", time.monotonic() - began)
+    stages = affected_stages(plan, settings.policy) or [entry]
+    # Stage-wide invariants were reported for the state above; here only what the move adds.
+    before = set(c.check_state(plan.before, settings.policy, [service]))
+    added = [v for v in plan.violations if v not in before]
+    found = constraint_results(added, settings.policy, stages, entry, True, locate)
+    # Kind "promote gate" / "promote constraint": tells them from the state's own checks.
+    return [planned, *(replace(r, kind=f"promote {r.kind}") for r in found)]
