@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up pipeline-kit in ./.venv. As root on Debian, also the real components it drives:
 # git, docker.io, docker-registry and busybox-static; with "test", also the test tools and
-# the PostgreSQL server the store tests run against.
+# the PostgreSQL server the store tests run against and groovy for the Jenkins library.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,10 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 if [ "$want_tests" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     && ! command -v initdb >/dev/null 2>&1; then
     missing+=(postgresql)
+fi
+# The test suite also parses the Jenkins library with Debian's groovy.
+if [ "$want_tests" = 1 ] && ! command -v groovy >/dev/null 2>&1; then
+    missing+=(groovy)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"

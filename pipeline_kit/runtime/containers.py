@@ -32,6 +32,7 @@ class Spec:
     host: Host
     port: int
     upstreams: Mapping[str, str] = field(default_factory=dict)
+    position: int = 0  # its stage position, for reports
 
     @property
     def name(self) -> str:

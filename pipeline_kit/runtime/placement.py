@@ -113,6 +113,7 @@ def spec_of(
         host=host,
         port=ports.take(host, port),
         upstreams=upstreams(state, service, stack, position),
+        position=position,
     )
 
 
