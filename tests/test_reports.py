@@ -91,11 +91,9 @@ def test_junit_counts_match_the_report(tmp_path: Path) -> None:
         Result("prod", "gate", "approval", "failed", "prod needs an approval"),
         Result("prod", "health", "webapp/0 1.0.0", "error", "exited with code 3", 0.5),
         Result("qa", "push", "reg/webapp:1.0.0", "skipped", "already there"),
-        Result("#3", "constraint", "stack-height", "failed", "height 4 <odd> & \"quoted\""),
+        Result("#3", "constraint", "stack-height", "failed", 'height 4 <odd> & "quoted"'),
     )
-    report = Report(
-        "promote", ("prod", "qa", "dev"), results, "webapp", "1.0.0", "a" * 40, "prod"
-    )
+    report = Report("promote", ("prod", "qa", "dev"), results, "webapp", "1.0.0", "a" * 40, "prod")
     paths = junit.write(report, tmp_path / "out")
     assert [p.name for p in paths] == [
         "pipeline-kit-prod.xml",
@@ -194,9 +192,7 @@ def test_check_reports_every_violation_with_file_and_line(
     assert total == len(report["violations"])
 
 
-def test_check_new_rule_and_dry_run_version(
-    webapp: Path, cli: CLI, proposed: Write
-) -> None:
+def test_check_new_rule_and_dry_run_version(webapp: Path, cli: CLI, proposed: Write) -> None:
     path = proposed('stages = ["prod", "qa", "dev"]\n\n[release]\nservice = "webapp"\n')
     assert cli("check", "--config", str(path), "--version", "1.1.0").code == 0
     lower = cli("check", "--config", str(path), "--version", "0.9.0", "--json")
