@@ -34,7 +34,7 @@ if [ "$want_tests" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&
 fi
 # The test suite also parses the Jenkins library with Debian's groovy.
 if [ "$want_tests" = 1 ] && ! command -v groovy >/dev/null 2>&1; then
-    missing+=(groovy)
+    missing+=(groovy default-jre-headless)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
