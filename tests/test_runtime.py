@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+from junitparser import JUnitXml
 
 from tests.conftest import CLI
 from tests.support.docker import labelled
@@ -246,7 +247,12 @@ def test_verify_reports_drift_and_deploy_repairs_it(
     assert kinds == [("missing", victim), ("unknown", "pk-webapp-0-stray")]
     dry = cli("deploy", "--dry-run")
     assert dry.code == 0 and "would start" in dry.out and "would remove" in dry.out
-    assert cli("verify").code == 1
+    assert cli("verify", "--junit-dir", "reports").code == 1
+    suites = {p.stem: next(iter(JUnitXml.fromfile(str(p)))) for p in Path("reports").glob("*.xml")}
+    assert sorted(suites) == ["pipeline-kit-dev", "pipeline-kit-prod", "pipeline-kit-qa",
+                              "pipeline-kit-unknown"]  # fmt: skip
+    assert sum(s.failures for s in suites.values()) == 2
+    assert sum(s.tests for s in suites.values()) == 4  # three containers and the stray
     fixed = cli("deploy")
     assert fixed.code == 0, fixed.err
     assert cli("verify").code == 0

@@ -46,11 +46,13 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
             render.console.print("dry run: nothing changed", markup=False)
 
     @app.command()
-    def verify(services: Services = None, json: Json = False) -> None:
+    def verify(services: Services = None, json: Json = False, junit_dir: JunitDir = None) -> None:
         """Report drift: missing, unhealthy, unknown or wrong-version containers (exit 1)."""
         from pipeline_kit.cli import render
         from pipeline_kit.pipeline.manage import open_store
         from pipeline_kit.pipeline.reconcile import verify as run_verify
+        from pipeline_kit.report import junit
+        from pipeline_kit.report.results import Report
 
         config = settings()
         store = open_store(config)
@@ -69,6 +71,10 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
             render.console.print(
                 f"verify: {found.checked} container(s) checked, {verdict}", markup=False
             )
+        if junit_dir is not None:
+            report = Report("verify", config.policy.stages, tuple(found.results))
+            written = junit.write(report, junit_dir)
+            render.note(f"junit: wrote {len(written)} file(s) to {junit_dir}")
         if found.drift:
             raise typer.Exit(1)
 

@@ -10,6 +10,7 @@ from pipeline_kit.config import Settings
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
 from pipeline_kit.pipeline.apply import recover, run_parallel, start_jobs, with_addresses
+from pipeline_kit.report.results import Result
 from pipeline_kit.runtime import containers as rt
 from pipeline_kit.runtime.engine import Engines
 from pipeline_kit.runtime.placement import Ports, port_of, spec_of
@@ -50,6 +51,7 @@ class Survey:
 
     checked: int = 0
     drift: list[Drift] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)  # one per container checked
 
 
 def wanted(state: State) -> list[Wanted]:
@@ -125,6 +127,30 @@ def survey(settings: Settings, store: Store, engines: Engines, state: State) -> 
         if f.id not in known:
             detail = f"{f.version}, not in the state"
             out.drift.append(Drift("unknown", f.service, f.stack, f.host, f.name, detail))
+    out.results = _results(settings, items, skip, out.drift)
+    return out
+
+
+def _results(
+    settings: Settings, items: list[Wanted], skip: set[str], drift: list[Drift]
+) -> list[Result]:
+    """A result per container: passed, or failed with its drift; unknown ones apart."""
+    found = {d.container: d for d in drift}
+    out = []
+    for w in items:
+        name = rt.container_name(w.service, w.stack, w.id)
+        stage = settings.policy.stage_name(w.position)
+        label = f"{w.service}/{w.stack} {w.version} ({name})"
+        if w.id in skip:
+            out.append(Result(stage, "verify", label, "skipped", "an apply is in flight"))
+        elif name in found:
+            d = found[name]
+            out.append(Result(stage, "verify", label, "failed", f"{d.kind}: {d.detail}"))
+        else:
+            out.append(Result(stage, "verify", label, "passed", f"runs on {w.host}"))
+    for d in drift:
+        if d.kind == "unknown":
+            out.append(Result("unknown", "verify", d.container, "failed", f"unknown: {d.detail}"))
     return out
 
 
