@@ -758,6 +758,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "GitHub.com"
     sys_version = ""
     timeout = 10
+    disable_nagle_algorithm = True  # headers and body go in two writes: no delayed-ACK stall
     server: _HTTPServer
 
     def _serve(self) -> None:
