@@ -103,11 +103,11 @@ def run_check(
     commit: str | None = None,
 ) -> Run:
     """Check the state against ``settings`` and dry-run the branch's version; report all."""
-    from pipeline_kit.scm.git import version_from_git
-
     if version is not None and from_git:
         raise InvalidInput("give --version V or --from-git, not both")
     if from_git:
+        from pipeline_kit.scm.git import version_from_git  # GitPython: only when needed
+
         version = version_from_git(repo, settings.release.tag_pattern)[0]
     policy = settings.policy
     locate = locator(settings)
