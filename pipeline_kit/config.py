@@ -9,16 +9,31 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline_kit.config_types import Host, Lb, Registry, Release, Runtime, Settings
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.policy import Gate, Policy
 from pipeline_kit.model.versions import VersionPolicy
+
+__all__ = [
+    "ENV_PREFIX",
+    "FILE_NAME",
+    "Host",
+    "Lb",
+    "Registry",
+    "Release",
+    "Runtime",
+    "Settings",
+    "find_config",
+    "line_of",
+    "load",
+    "render_default",
+]
 
 FILE_NAME = "pipeline-kit.toml"
 ENV_PREFIX = "PIPELINE_KIT_"
@@ -86,6 +101,21 @@ class _ReleaseModel(BaseModel):
         return value
 
 
+class _LbModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    bind: str = Field(default="127.0.0.1", pattern=r"^[0-9A-Za-z.:-]{1,64}$")
+    dir: str = ".pipeline-kit/haproxy"
+    binary: str = Field(default="haproxy", pattern=r"^[A-Za-z0-9_./-]{1,255}$")
+    edge_ports: str = Field(default="31000-31999", pattern=r"^[0-9]{1,5}-[0-9]{1,5}$")
+    drain: timedelta = timedelta(seconds=30)
+
+    @field_validator("drain", mode="before")
+    @classmethod
+    def _drain(cls, value: Any) -> timedelta:
+        return value if isinstance(value, timedelta) else parse_duration(value)
+
+
 class _ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     stages: list[str] = Field(default_factory=lambda: ["prod", "qa", "dev"])
@@ -103,6 +133,7 @@ class _ConfigModel(BaseModel):
     health_timeout: timedelta = timedelta(seconds=60)
     registry: _RegistryModel | None = None
     release: _ReleaseModel = Field(default_factory=_ReleaseModel)
+    lb: _LbModel = Field(default_factory=_LbModel)
     database: str = DEFAULT_DATABASE
     lock_timeout: float = Field(default=30.0, gt=0, le=3600)
     gates: dict[str, _GateModel] = Field(default_factory=dict)
@@ -166,83 +197,6 @@ class _ConfigModel(BaseModel):
         return self
 
 
-@dataclass(frozen=True)
-class Host:
-    """A Docker engine that runs stacks."""
-
-    name: str
-    url: str
-    address: str = "127.0.0.1"
-    tls: bool = False
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-
-
-@dataclass(frozen=True)
-class Registry:
-    """The image registry; credentials come only from the environment."""
-
-    url: str
-    insecure: bool = False
-    ca: str | None = None
-    username: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-
-    @property
-    def auth(self) -> dict[str, str] | None:
-        """docker-py's ``auth_config``, when both credentials are set."""
-        if not self.username or not self.password:
-            return None
-        return {"username": self.username, "password": self.password}
-
-
-@dataclass(frozen=True)
-class Release:
-    """How a tag becomes an image."""
-
-    service: str | None = None
-    image: str | None = None  # the image repository, until the service is in the state
-    tag_pattern: str = "v{semver}"
-    dockerfile: str = "Dockerfile"
-    context: str = "."
-    build_args: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """Where and how containers run."""
-
-    kind: str = "none"  # "none" or "docker"
-    hosts: tuple[Host, ...] = ()
-    network: str = "host"
-    ports: tuple[int, int] = (20000, 29999)
-    container_port: int = 8080
-    health_path: str = "/health"
-    health_timeout: float = 60.0
-
-    def host(self, name: str) -> Host:
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        known = ", ".join(h.name for h in self.hosts) or "none"
-        raise InvalidInput(f"unknown host {name!r}: configured hosts are {known}")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The resolved configuration of one run."""
-
-    policy: Policy
-    database: str
-    runtime: Runtime
-    lock_timeout: float
-    source: Path | None  # the file the values came from, if any
-    home: Path  # the folder that holds .pipeline-kit/
-    registry: Registry | None = None
-    release: Release = field(default_factory=Release)
-
-
 def find_config(start: Path) -> Path | None:
     """The nearest ``pipeline-kit.toml``, or ``pyproject.toml`` with ``[tool.pipeline-kit]``."""
     for folder in (start, *start.parents):
@@ -270,7 +224,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """``PIPELINE_KIT_MIN_STACKS=2`` → min_stacks; ``PIPELINE_KIT_GATES__PROD__SOAK`` → gates."""
-    fields = set(_ConfigModel.model_fields) - {"gates", "hosts", "registry", "release"}
+    fields = set(_ConfigModel.model_fields) - {"gates", "hosts", "registry", "release", "lb"}
     out: dict[str, Any] = {}
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX):
@@ -283,7 +237,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         elif name.startswith("gates__") and name.count("__") == 2:
             _, stage, option = name.split("__")
             out.setdefault("gates", {}).setdefault(stage, {})[option] = value
-        elif name.startswith(("registry__", "release__")) and name.count("__") == 1:
+        elif name.startswith(("registry__", "release__", "lb__")) and name.count("__") == 1:
             table, option = name.split("__")
             out.setdefault(table, {})[option] = value
         elif name == "hosts":
@@ -389,8 +343,19 @@ def load(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> S
     release = Release(
         **rel.model_dump(exclude={"build_args"}), build_args=tuple(sorted(rel.build_args.items()))
     )
+    low, high = (int(p) for p in model.lb.edge_ports.split("-"))
+    if not 1024 <= low <= high <= 65535:
+        raise InvalidInput(f"invalid config: lb.edge_ports: {model.lb.edge_ports!r} is not a range")
+    lb = Lb(
+        model.lb.enabled,
+        model.lb.bind,
+        home / model.lb.dir,
+        model.lb.binary,
+        (low, high),
+        model.lb.drain.total_seconds(),
+    )
     return Settings(
-        policy, model.database, runtime, model.lock_timeout, path, home, registry, release
+        policy, model.database, runtime, model.lock_timeout, path, home, registry, release, lb
     )
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded defaults (SQLite state, a local registry): the example
 # service is tagged v0.1.0 … v0.4.0, each tag built, pushed and released into dev, and
-# versions promoted dev → qa → prod; then every stage's container is fetched.
+# versions promoted dev → qa → prod. Each stage has an endpoint served by HAProxy; at the
+# end every stage's endpoint and every container is fetched.
 #
 # It uses the Docker engine at $DOCKER_HOST or /var/run/docker.sock when one answers;
 # otherwise (as root) it starts a private dockerd, as the tests do. The registry is
@@ -17,6 +18,10 @@ pids=()
 docker_url=""
 
 cleanup() {
+    if [ -d "$work/webapp/.pipeline-kit/haproxy" ]; then
+        "$py" -c 'import sys; from pathlib import Path; from pipeline_kit.lb.haproxy import HAProxy; HAProxy(Path(sys.argv[1])).stop()' \
+            "$work/webapp/.pipeline-kit/haproxy" 2>/dev/null || true
+    fi
     if [ -n "$docker_url" ]; then
         ids=$(docker -H "$docker_url" ps -aq --filter label=io.pipeline-kit.service 2>/dev/null || true)
         [ -z "$ids" ] || docker -H "$docker_url" rm -f $ids >/dev/null 2>&1 || true
@@ -86,6 +91,10 @@ run init
 tag 0.1.0
 run release --no-promote
 run service add webapp --image webapp --stacks 2 --version 0.1.0
+web_port=$(free_port); qa_port=$(free_port); dev_port=$(free_port)
+run endpoint add web --service webapp --port "$web_port" --stage prod
+run endpoint add web-qa --service webapp --port "$qa_port" --stage qa
+run endpoint add web-dev --service webapp --port "$dev_port" --stage dev
 tag 0.2.0
 run release
 run promote webapp --to qa --dry-run
@@ -99,6 +108,14 @@ run show services
 run show containers
 run upstream webapp
 run verify
+run lb status
+
+printf '\nEach stage, fetched through its HAProxy endpoint:\n'
+for pair in "prod:$web_port" "qa:$qa_port" "dev:$dev_port"; do
+    url="http://127.0.0.1:${pair#*:}/"
+    body=$("$py" -c 'import sys, urllib.request as u; print(u.urlopen(sys.argv[1], timeout=5).read().decode().strip())' "$url")
+    printf '  %-5s %-28s -> %s\n' "${pair%%:*}" "$url" "$body"
+done
 
 printf '\nEach stage, fetched from its container:\n'
 "$pk" show containers --json | "$py" -c '

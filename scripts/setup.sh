@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up pipeline-kit in ./.venv. As root on Debian, also the real components it drives:
-# git, docker.io, docker-registry and busybox-static; with "test", also the test tools and
+# git, docker.io, docker-registry, haproxy and busybox-static; with "test", also the test tools and
 # the PostgreSQL server the store tests run against and groovy for the Jenkins library.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,7 @@ missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
 if [ "$want_tests" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     && ! command -v initdb >/dev/null 2>&1; then

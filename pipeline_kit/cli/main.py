@@ -352,10 +352,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _register() -> None:
-    from pipeline_kit.cli import deliver, integrate
+    from pipeline_kit.cli import deliver, integrate, lb_cmds
 
     deliver.register(app, _settings)
     integrate.register(app, _settings)
+    lb_cmds.register(app, _settings)
     deliver.register_state(state_app, _settings)
 
 

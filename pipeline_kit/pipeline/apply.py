@@ -26,6 +26,7 @@ from pipeline_kit.config import Settings
 from pipeline_kit.model.errors import ConstraintFailed, ExternalFailure, PipelineKitError
 from pipeline_kit.model.items import Container, Service, Stack, State
 from pipeline_kit.model.plan import Plan
+from pipeline_kit.pipeline import routing
 from pipeline_kit.runtime import containers as rt
 from pipeline_kit.runtime.engine import Engines
 from pipeline_kit.runtime.placement import specs_for
@@ -173,6 +174,25 @@ def _start_all(
         raise errors[0]
 
 
+def _switch(settings: Settings, text: str, report: Report, committed: bool) -> None:
+    """Switch HAProxy to ``text`` after a commit; say what is left when it fails."""
+    try:
+        switched = routing.switch(settings, text)
+    except PipelineKitError as exc:
+        if not committed:
+            raise
+        raise ExternalFailure(
+            f"{exc}; the state is committed but HAProxy still routes to the previous "
+            "containers, which keep running: fix it, run 'pipeline-kit lb apply', then "
+            "'pipeline-kit deploy' removes them"
+        ) from None
+    if not switched.drained:
+        report(
+            f"HAProxy: connections of the previous config still open after {settings.lb.drain:g}s"
+            "; removing the old containers anyway"
+        )
+
+
 def apply_with_runtime(
     settings: Settings,
     store: Store,
@@ -183,6 +203,8 @@ def apply_with_runtime(
     observe: Observe | None = None,
 ) -> Plan:
     """Plan, start, commit, remove: the journaled apply. Returns the applied plan."""
+    lb = routing.enabled(settings)
+    text: str | None = None
     with Engines(settings.runtime) as engines:
         for note in recover(store, engines, scope.services or None):
             report(note)
@@ -196,9 +218,16 @@ def apply_with_runtime(
                 busy = _busy(session, scope.services | frozenset(plan.services_changed()))
                 if busy is None:
                     if not plan.operations:
+                        if lb:
+                            whole = routing.merged(session.load_all(), plan.before, plan.after)
+                            text = routing.prepare(settings, whole)
                         session.apply(plan, settings.policy, ctx.actor, ctx.now)
-                        return plan
-                    specs, stops = specs_for(plan, settings, engines)
+                        break
+                    routes = None
+                    if lb:
+                        whole = routing.merged(session.load_all(), plan.before, plan.after)
+                        routes = (settings.lb.bind, routing.upstream_ports(whole, settings.lb))
+                    specs, stops = specs_for(plan, settings, engines, routes)
                     lease = timedelta(seconds=settings.runtime.health_timeout + 300)
                     starts = [
                         journal.Placed(s.id, s.service, s.stack, s.host.name, s.version)
@@ -214,16 +243,26 @@ def apply_with_runtime(
                     "try again when it is done"
                 )
             time.sleep(_WAIT)
+        if not plan.operations:
+            if text is not None:
+                _switch(settings, text, report, committed=False)
+            return plan
         checkpoint("journaled")
         try:
             _start_all(engines, settings, specs, observe)
+            addresses = {s.id: s.address for s in specs}
+            applied = replace(plan, after=with_addresses(plan.after, addresses))
+            if lb:
+                with store.read("routing") as session:
+                    whole = routing.merged(session.load_all(), plan.before, applied.after)
+                text = routing.prepare(settings, whole)
         except BaseException:
+            with contextlib.suppress(PipelineKitError):
+                remove_placed(engines, starts)  # started and healthy, but the LB refused
             with store.write(Scope(), "journal") as session:
                 journal.remove(session, entry.id)
             raise
         checkpoint("healthy")
-        addresses = {s.id: s.address for s in specs}
-        applied = replace(plan, after=with_addresses(plan.after, addresses))
         try:
             with store.write(scope, "commit") as session:
                 current = session.load(scope)
@@ -238,6 +277,14 @@ def apply_with_runtime(
                 journal.remove(session, entry.id)
             raise
         checkpoint("committed")
+        if text is not None:
+            try:
+                _switch(settings, text, report, committed=True)
+            except PipelineKitError:
+                # The old containers keep serving: forget the entry, do not remove them.
+                with store.write(Scope(), "journal") as session:
+                    journal.remove(session, entry.id)
+                raise
         remove_placed(engines, stops)
         checkpoint("removed")
         with store.write(Scope(), "journal") as session:

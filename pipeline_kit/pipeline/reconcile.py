@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pipeline_kit.config import Settings
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
+from pipeline_kit.pipeline import routing
 from pipeline_kit.pipeline.apply import recover, run_parallel, start_jobs, with_addresses
 from pipeline_kit.report.results import Result
 from pipeline_kit.runtime import containers as rt
@@ -185,13 +186,21 @@ def deploy(
                 report(note)
         state = _load(store, services)
         found = survey(settings, store, engines, state).drift
-        if dry_run or not found:
+        if dry_run:
+            return found
+        if not found:
+            _route(settings, store)
             return found
         by_name = {rt.container_name(w.service, w.stack, w.id): w for w in wanted(state)}
         replace_ = [by_name[d.container] for d in found if d.kind != "unknown"]
         for w in replace_:
             rt.remove(engines.client(w.host), rt.container_name(w.service, w.stack, w.id))
         ports = Ports(settings.runtime, engines, state)
+        routes = None
+        if routing.enabled(settings):
+            with store.read("routing") as session:
+                edges = routing.upstream_ports(session.load_all(), settings.lb)
+            routes = (settings.lb.bind, edges)
         specs = [
             spec_of(
                 settings,
@@ -203,6 +212,7 @@ def deploy(
                 w.id,
                 w.version,
                 port_of(w.address),
+                routes,
             )
             for w in replace_
         ]
@@ -217,10 +227,20 @@ def deploy(
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]
+        _route(settings, store)
         for d in found:
             if d.kind == "unknown":
                 rt.remove(engines.client(d.host), d.container)
         return found
+
+
+def _route(settings: Settings, store: Store) -> None:
+    """Behind HAProxy: make it run the config of the whole state (deploy fixes routing too)."""
+    if not routing.enabled(settings):
+        return
+    with store.read("routing") as session:
+        whole = session.load_all()
+    routing.switch(settings, routing.prepare(settings, whole))
 
 
 def _record(store: Store, state: State, addresses: dict[str, str]) -> None:

@@ -43,12 +43,18 @@ def used_ports(state: State, host: str) -> set[int]:
     return used
 
 
-def upstreams(state: State, service: str, stack: int, position: int) -> dict[str, str]:
+Routes = tuple[str, dict[tuple[str, int], int]]  # HAProxy's bind address, edge → port
+
+
+def upstreams(
+    state: State, service: str, stack: int, position: int, routes: Routes | None = None
+) -> dict[str, str]:
     """Child service → URL, for the container of ``service`` at ``position`` of a stack.
 
-    The children are those of the service trees at that stage; the URL is the address of
-    the child's container at the edge's position, on the stack with the same index when
-    the child has one, else on its first stack.
+    The children are those of the service trees at that stage. Behind HAProxy (``routes``)
+    the URL is the frontend of the edge; otherwise the address of the child's container at
+    the edge's position, on the stack with the same index when the child has one, else on
+    its first stack.
     """
     out: dict[str, str] = {}
     for tree in state.trees.values():
@@ -56,6 +62,9 @@ def upstreams(state: State, service: str, stack: int, position: int) -> dict[str
             continue
         for edge in tree.edges:
             if edge.parent != service:
+                continue
+            if routes is not None and (edge.child, edge.position) in routes[1]:
+                out[edge.child] = f"http://{routes[0]}:{routes[1][(edge.child, edge.position)]}"
                 continue
             child = state.services.get(edge.child)
             if child is None or not child.stacks:
@@ -99,6 +108,7 @@ def spec_of(
     container: str,
     version: str,
     port: int | None = None,
+    routes: Routes | None = None,
 ) -> rt.Spec:
     """The spec of one container of ``state``: its host, image, a port and its upstreams."""
     svc = state.services[service]
@@ -112,13 +122,13 @@ def spec_of(
         image=image_of(settings, svc.image, version),
         host=host,
         port=ports.take(host, port),
-        upstreams=upstreams(state, service, stack, position),
+        upstreams=upstreams(state, service, stack, position, routes),
         position=position,
     )
 
 
 def specs_for(
-    plan: Plan, settings: Settings, engines: Engines
+    plan: Plan, settings: Settings, engines: Engines, routes: Routes | None = None
 ) -> tuple[list[rt.Spec], list[Placed]]:
     """The containers to start (with a free port each) and those to stop."""
     ports = Ports(settings.runtime, engines, plan.after)
@@ -140,6 +150,7 @@ def specs_for(
                     op.position,
                     op.container,
                     op.version,
+                    routes=routes,
                 )
             )
     return specs, stops

@@ -1,0 +1,1 @@
+"""Load balancing: one HAProxy in master-worker mode, its config applied and reloaded safely."""

@@ -1,0 +1,168 @@
+"""Endpoints through a real HAProxy in front of real containers: switches drop no request."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from pipeline_kit.lb.haproxy import HAProxy
+from tests.conftest import CLI
+from tests.support.docker import labelled
+from tests.support.load import Load, failures, rate, since, summary
+from tests.test_runtime import clean, webapp_repository, write_config  # noqa: F401
+
+LB = """
+[lb]
+enabled = true
+dir = "haproxy"
+edge_ports = "32000-32999"
+drain = "10s"
+"""
+RATE = 250.0
+OLD, NEW = "webapp 1.0.0", "webapp 1.1.0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def routed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    docker_url: str,
+    registry_url: str,
+    webapp_repository: str,  # noqa: F811
+    clean: None,  # noqa: F811
+    cli: CLI,
+) -> Iterator[tuple[Path, str]]:
+    """webapp on 2 stacks, prod 1.0.0 and qa/dev 1.1.0, endpoint web on prod via HAProxy."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    write_config(folder, docker_url, registry_url)
+    with (folder / "pipeline-kit.toml").open("a") as config:
+        config.write(LB)
+    monkeypatch.chdir(folder)
+    for key in ("GITHUB_ACTIONS", "PIPELINE_KIT_CONFIG", "PIPELINE_KIT_KILL_AT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PIPELINE_KIT_DB", f"sqlite:///{tmp_path / 'state.db'}")
+    url = f"http://127.0.0.1:{free_port()}/"
+    port = url.rsplit(":", 1)[1].strip("/")
+    steps = [
+        ("service", "add", "webapp", "--image", webapp_repository, "--stacks", "2",
+         "--version", "1.0.0"),
+        ("endpoint", "add", "web", "--service", "webapp", "--port", port, "--stage", "prod"),
+        ("promote", "webapp", "1.1.0", "--to", "qa"),
+        ("promote", "webapp", "--to", "qa"),
+    ]  # fmt: skip
+    try:
+        for args in steps:
+            result = cli(*args)
+            assert result.code == 0, result.err
+        yield folder, url
+    finally:
+        HAProxy(folder / "haproxy").stop()
+
+
+def stages(cli: CLI) -> dict[str, str]:
+    shown: dict[str, str] = json.loads(cli("show", "services", "--json").out)[0]["stages"]
+    return shown
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own, so that the load keeps its pace."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline_kit", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+        check=False,
+    )
+
+
+def switch_under_load(url: str, args: tuple[str, ...], before: str, after: str) -> None:
+    """Run the command under load: no failure, old or new only, all new 1 s after it returns."""
+    with Load(url, rate=RATE, max_requests=40_000, max_seconds=120) as load:
+        time.sleep(1.0)
+        done = run(*args)
+        returned = time.monotonic()
+        time.sleep(2.0)
+    samples = load.stop()
+    assert done.returncode == 0, done.stderr
+    assert failures(samples) == [], summary(samples)
+    assert {s.body for s in samples} <= {before, after}, summary(samples)
+    late = since(samples, returned + 1.0)
+    assert late and {s.body for s in late} == {after}, summary(late)
+    assert rate(samples) >= 200, summary(samples)
+
+
+def test_promote_to_prod_and_rollback_drop_no_request(
+    routed: tuple[Path, str], cli: CLI, docker_client: docker.DockerClient
+) -> None:
+    _, url = routed
+    assert requests.get(url, timeout=5).text.strip() == OLD
+    switch_under_load(url, ("promote", "webapp", "--to", "prod"), OLD, NEW)
+    assert stages(cli)["prod"] == "1.1.0"
+    switch_under_load(url, ("rollback", "webapp"), NEW, OLD)
+    assert stages(cli)["prod"] == "1.0.0"
+    # Old containers are gone once drained: the hosts run exactly what the state says.
+    assert cli("verify").code == 0
+    assert len(labelled(docker_client)) == 6
+
+
+def test_lb_render_apply_status(routed: tuple[Path, str], cli: CLI) -> None:
+    folder, _ = routed
+    rendered = cli("lb", "render")
+    assert rendered.code == 0
+    assert rendered.out == (folder / "haproxy" / "haproxy.cfg").read_text()
+    assert cli("lb", "render").out == rendered.out  # the same state, the same bytes
+    again = cli("lb", "apply")
+    assert again.code == 0 and "already runs this config" in again.out
+    deadline = time.monotonic() + 10
+    while True:
+        status = json.loads(cli("lb", "status", "--json").out)
+        prod = [s for s in status if s["backend"] == "be_webapp_prod"]
+        if {s["status"] for s in prod} == {"UP"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sorted(s["server"] for s in prod) == ["s0", "s1"]
+    assert {s["status"] for s in prod} == {"UP"}
+
+
+def test_a_config_haproxy_rejects_changes_nothing(
+    routed: tuple[Path, str],
+    cli: CLI,
+    monkeypatch: pytest.MonkeyPatch,
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    folder, url = routed
+    live = (folder / "haproxy" / "haproxy.cfg").read_text()
+    before = cli("state", "export", str(tmp_path / "before.json"))
+    assert before.code == 0
+    containers = sorted(labelled(docker_client))
+    monkeypatch.setenv("PIPELINE_KIT_LB__BIND", "999.0.0.1")  # haproxy -c refuses this address
+    result = cli("promote", "webapp", "--to", "prod")
+    assert result.code == 3
+    assert "haproxy rejected the config" in result.err
+    assert result.err.count("error:") == 1
+    monkeypatch.delenv("PIPELINE_KIT_LB__BIND")
+    assert cli("state", "export", str(tmp_path / "after.json")).code == 0
+    assert (tmp_path / "before.json").read_text() == (tmp_path / "after.json").read_text()
+    assert (folder / "haproxy" / "haproxy.cfg").read_text() == live
+    assert sorted(labelled(docker_client)) == containers
+    assert requests.get(url, timeout=5).text.strip() == OLD
