@@ -18,7 +18,7 @@ import requests
 from pipeline_kit.lb.haproxy import HAProxy
 from tests.conftest import CLI
 from tests.support.docker import labelled
-from tests.support.load import Load, failures, rate, since, summary
+from tests.support.load import Load, failures, rate, share, since, summary
 from tests.test_runtime import clean, webapp_repository, write_config  # noqa: F401
 
 LB = """
@@ -166,3 +166,33 @@ def test_a_config_haproxy_rejects_changes_nothing(
     assert (folder / "haproxy" / "haproxy.cfg").read_text() == live
     assert sorted(labelled(docker_client)) == containers
     assert requests.get(url, timeout=5).text.strip() == OLD
+
+
+def test_canary_share_then_abort_then_continue(
+    routed: tuple[Path, str], cli: CLI, docker_client: docker.DockerClient
+) -> None:
+    _, url = routed
+    with Load(url, rate=RATE, max_requests=40_000, max_seconds=120) as load:
+        time.sleep(0.5)
+        started = run("promote", "webapp", "--to", "prod", "--canary", "10")
+        time.sleep(0.5)
+    assert started.returncode == 0, started.stderr
+    assert failures(load.stop()) == [], summary(load.samples)
+    (web,) = json.loads(cli("show", "endpoints", "--json").out)
+    assert web["weights"] == {"1.0.0": 90, "1.1.0": 10}, started.stdout + started.stderr
+    assert stages(cli)["prod"] == "1.0.0"  # nothing is committed during a canary
+    busy = cli("promote", "webapp", "--to", "qa")
+    assert busy.code == 3 and "canary" in busy.err  # other changes to webapp wait
+    with Load(url, rate=RATE, max_requests=1200, max_seconds=30) as load:
+        assert load.wait(60)
+    samples = load.stop()
+    assert len(samples) >= 1000 and failures(samples) == [], summary(samples)
+    assert 0.05 <= share(samples, NEW) <= 0.15, summary(samples)
+    switch_under_load(url, ("promote", "webapp", "--abort"), NEW, OLD)
+    (web,) = json.loads(cli("show", "endpoints", "--json").out)
+    assert web["weights"] == {"1.0.0": 100}
+    assert cli("verify").code == 0 and len(labelled(docker_client)) == 6
+    assert run("promote", "webapp", "--to", "prod", "--canary", "10").returncode == 0
+    switch_under_load(url, ("promote", "webapp", "--continue"), OLD, NEW)
+    assert stages(cli)["prod"] == "1.1.0"
+    assert cli("verify").code == 0 and len(labelled(docker_client)) == 6

@@ -30,22 +30,59 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
             str, typer.Option("--to", help="Stage that receives the version below it.")
         ] = "",
         dry_run: DryRun = False,
+        canary: Annotated[
+            int | None,
+            typer.Option(
+                "--canary", min=1, max=99, help="Send PERCENT of the stage's traffic first."
+            ),
+        ] = None,
+        continue_: Annotated[
+            bool, typer.Option("--continue", help="Complete the canary of SERVICE.")
+        ] = False,
+        abort: Annotated[
+            bool, typer.Option("--abort", help="End the canary: all traffic back.")
+        ] = False,
         junit_dir: JunitDir = None,
         strict_feedback: StrictFeedback = False,
     ) -> None:
-        """Push VERSION and pop the --to stage, atomically: every stage moves one step."""
+        """Push VERSION and pop the --to stage, atomically: every stage moves one step.
+
+        With --canary PERCENT the stage first sends that share of its traffic to the
+        incoming version; --continue completes the promotion, --abort goes back.
+        """
         from pipeline_kit.cli import render
         from pipeline_kit.cli.reporting import finish
-        from pipeline_kit.pipeline.promotion import promote_build, promote_run
+        from pipeline_kit.pipeline import promotion
 
-        if not to:
-            raise typer.BadParameter("--to STAGE is required", param_hint="--to")
         config = settings()
-        run = promote_run(config, "promote", service, promote_build(service, to, version), dry_run)
+        if continue_ and abort:
+            raise typer.BadParameter("give --continue or --abort, not both")
+        if abort:
+            gone = promotion.canary_abort(config, service)
+            render.console.print(
+                f"canary aborted: {service} {gone} removed, all traffic back", markup=False
+            )
+            return
+        if continue_:
+            run = promotion.canary_continue(config, service)
+        else:
+            if not to:
+                raise typer.BadParameter("--to STAGE is required", param_hint="--to")
+            build = promotion.promote_build(service, to, version)
+            run = promotion.promote_run(config, "promote", service, build, dry_run, canary=canary)
         if run.outcome is not None:
             for note in run.outcome.notes:
                 render.note(note)
-            render.plan(run.outcome.plan, config.policy, run.outcome.applied, config.runtime.kind)
+            verdict = None
+            if canary is not None and run.error is None and not dry_run:
+                verdict = (
+                    f"canary: {canary}% of {to}'s traffic goes to the incoming version, nothing "
+                    f"is committed; 'pipeline-kit promote {service} --continue' completes it, "
+                    "--abort goes back"
+                )
+            render.plan(
+                run.outcome.plan, config.policy, run.outcome.applied, config.runtime.kind, verdict
+            )
         finish(run, config, junit_dir, strict_feedback)
 
     @app.command()

@@ -158,12 +158,12 @@ def show_containers(pattern: Annotated[str, typer.Argument()] = "*", json: Json 
 
 def _show_endpoints(pattern: str, as_json: bool) -> None:
     from pipeline_kit.cli import render
-    from pipeline_kit.pipeline.manage import load_state
+    from pipeline_kit.pipeline.manage import canaries, load_state
 
     settings = _settings()
     state: State = load_state(settings)
     names = _matching(list(state.endpoints), pattern, "endpoint")
-    rows = render.endpoints_json(state, settings.policy, names)
+    rows = render.endpoints_json(state, settings.policy, names, canaries(settings))
     if as_json:
         render.emit_json(rows)
     else:

@@ -139,11 +139,33 @@ def containers_table(services: Iterable[Service], policy: Policy) -> None:
     console.print(table)
 
 
-def endpoints_json(state: State, policy: Policy, names: Iterable[str]) -> list[dict[str, Any]]:
+def weights(
+    state: State, service: str, position: int, canary: tuple[str, int] | None
+) -> dict[str, int]:
+    """Version → percent of the stage's traffic (a canary splits it)."""
+    svc = state.services.get(service)
+    current = sorted(
+        {s.containers[position].version for s in (svc.stacks if svc else ()) if position < s.height}
+    )
+    if canary is None:
+        return {v: 100 for v in current}
+    incoming, percent = canary
+    out = {v: 100 - percent for v in current}
+    out[incoming] = out.get(incoming, 0) + percent
+    return out
+
+
+def endpoints_json(
+    state: State,
+    policy: Policy,
+    names: Iterable[str],
+    canaries: dict[tuple[str, int], tuple[str, int]] | None = None,
+) -> list[dict[str, Any]]:
     out = []
     for name in names:
         e = state.endpoints[name]
         tree = state.trees.get((e.service, e.position))
+        canary = (canaries or {}).get((e.service, e.position))
         out.append(
             {
                 "name": e.name,
@@ -154,6 +176,7 @@ def endpoints_json(state: State, policy: Policy, names: Iterable[str]) -> list[d
                     {"parent": x.parent, "child": x.child, "stage": policy.stage_name(x.position)}
                     for x in (tree.edges if tree else ())
                 ],
+                "weights": weights(state, e.service, e.position, canary),
             }
         )
     return out
@@ -161,11 +184,12 @@ def endpoints_json(state: State, policy: Policy, names: Iterable[str]) -> list[d
 
 def endpoints_table(rows: list[dict[str, Any]]) -> None:
     table = Table(title="endpoints")
-    for column in ("endpoint", "service", "port", "stage", "tree"):
+    for column in ("endpoint", "service", "port", "stage", "weights", "tree"):
         table.add_column(column)
     for r in rows:
         tree = ", ".join(f"{e['parent']} → {e['child']}@{e['stage']}" for e in r["tree"]) or "-"
-        table.add_row(r["name"], r["service"], str(r["port"]), r["stage"], tree)
+        shares = ", ".join(f"{v} {w}%" for v, w in r["weights"].items()) or "-"
+        table.add_row(r["name"], r["service"], str(r["port"]), r["stage"], shares, tree)
     console.print(table)
 
 
@@ -194,7 +218,9 @@ def violations(items: Iterable[Violation]) -> None:
         console.print(f"  ✗ {v}", markup=False)
 
 
-def plan(plan: Plan, policy: Policy, applied: bool, runtime: str = "none") -> None:
+def plan(
+    plan: Plan, policy: Policy, applied: bool, runtime: str = "none", verdict: str | None = None
+) -> None:
     """The exact plan: per stack, per position, old → new; operations; violations."""
     args = " ".join(f"{k}={v}" for k, v in plan.args.items() if v is not None)
     console.print(f"plan: {plan.action} {args}", markup=False)
@@ -225,6 +251,8 @@ def plan(plan: Plan, policy: Policy, applied: bool, runtime: str = "none") -> No
     if plan.violations:
         console.print(f"refused: {len(plan.violations)} violation(s)", markup=False)
         violations(plan.violations)
+    elif verdict is not None:
+        console.print(verdict, markup=False)
     elif applied:
         console.print("applied", markup=False)
     else:

@@ -1,19 +1,19 @@
-"""One HAProxy in master-worker mode, living in a folder: validate, apply (start or reload), stop.
+"""One HAProxy in master-worker mode in a folder: validate, apply (start or reload), stop.
 
-Files in the folder: ``haproxy.cfg`` (the live config), ``master.sock`` (master CLI),
-``stats.sock`` (runtime API of the current worker) and ``haproxy.pid`` (the master's pid).
+The folder holds ``haproxy.cfg`` (live config), ``master.sock`` (master CLI), ``stats.sock``
+(runtime API of the current worker) and ``haproxy.pid`` (the master's pid).
 
-Contract with the renderer: the config text always has, in its ``global`` section, the lines of
-:func:`global_section` -- ``stats socket <folder>/stats.sock mode 600 level admin expose-fd
-listeners`` (the new worker takes the listening sockets over from the old one, so a reload
-refuses no connection) and ``hard-stop-after 30s`` (a draining old worker is gone after 30s).
-Master-worker mode and daemonizing come from the command line (``-W``, ``-D``); the config holds
-nothing that needs root (no ``user``, ``group``, ``chroot`` or ``daemon``).
+Contract with the renderer: every config has in ``global`` the lines of :func:`global_section`:
+``stats socket <folder>/stats.sock mode 600 level admin expose-fd listeners`` (a new worker takes
+the listening sockets over from the old one, so a reload refuses no connection) and
+``hard-stop-after 30s`` (a draining old worker is gone after 30s). Master-worker mode and
+daemonizing come from the command line (``-W``, ``-D``); nothing needs root (no ``user``,
+``group``, ``chroot`` or ``daemon``).
 
-HAProxy 2.6 behaviour relied on: the master CLI answers once the client half-closes the
-connection; ``reload`` answers nothing (the master re-executes itself), so its outcome is read
-from ``show proc`` (the master's reload and failed counters, a new worker pid); ``haproxy -c -q``
-prints no alert at all, so validation runs without ``-q``.
+HAProxy 2.6: the master CLI answers once the client half-closes the connection; ``reload``
+answers nothing (the master re-executes itself), so the outcome is read from ``show proc`` (the
+master's reload and failed counters, a new worker pid); ``haproxy -c -q`` prints no alert at
+all, so validation runs without ``-q``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +38,8 @@ _UNSAFE_PATH = re.compile(r"[\s\"'#\\]")
 _ALERT = re.compile(r"^\[?ALERT\]?\s*(?:\(\d+\)\s*)?:\s*(?:config\s*:\s*)?")
 _FAILED = re.compile(r"\[failed:\s*(\d+)\]")
 _GENERIC = ("Error(s) found in configuration file", "Fatal errors found in configuration")
+_COLUMNS = ("pxname", "svname", "status", "weight", "scur", "stot", "addr")  # of show stat
 _POLL = 0.05  # seconds between two polls
-_MAX_SUN_PATH = 107  # bytes of a unix socket path, without the trailing NUL
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,15 @@ class _Procs:
     workers: list[Worker]
 
 
+def _int(value: str) -> int:
+    """A CSV cell as an int, 0 when empty."""
+    return int(value) if value.isdigit() else 0
+
+
 def _check_path(path: Path) -> None:
     """InvalidInput unless ``path`` can be written unquoted in a config and bound as a socket."""
-    if _UNSAFE_PATH.search(str(path)) or len(os.fsencode(path)) > _MAX_SUN_PATH:
-        raise InvalidInput(
-            f"unusable HAProxy socket path {str(path)!r}: it must have no spaces, quotes or '#' "
-            f"and at most {_MAX_SUN_PATH} bytes"
-        )
+    if _UNSAFE_PATH.search(str(path)) or len(os.fsencode(path)) > 107:  # sun_path: 108 bytes
+        raise InvalidInput(f"unusable socket path {str(path)!r}: spaces/quotes/# or > 107 bytes")
 
 
 def global_section(folder: Path) -> str:
@@ -94,18 +97,21 @@ def global_section(folder: Path) -> str:
 
 
 def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie nobody reaped counts as gone."""
+    """Whether ``pid`` runs (Linux); a zombie nobody reaped counts as gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    except OSError:
         return False
-    except PermissionError:
-        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
+
+
+def _until(check: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``check`` until it is true (True) or ``timeout`` seconds passed (False)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_POLL)
     return True
 
 
@@ -127,8 +133,6 @@ class HAProxy:
     """One HAProxy master and its workers, in ``folder``."""
 
     def __init__(self, folder: Path, binary: str = "haproxy", timeout: float = 10.0) -> None:
-        if timeout <= 0:
-            raise InvalidInput(f"invalid HAProxy timeout {timeout}: expected seconds > 0")
         self.folder = folder
         self.binary = binary
         self.timeout = timeout
@@ -136,10 +140,7 @@ class HAProxy:
         self.master_socket = folder / "master.sock"
         self.stats_socket = folder / "stats.sock"
         self.pidfile = folder / "haproxy.pid"
-        _check_path(self.master_socket)
-        _check_path(self.stats_socket)
-
-    # -- sockets ---------------------------------------------------------------------------
+        _check_path(self.master_socket)  # the longest socket path in the folder
 
     def _ask(self, path: Path, command: str, timeout: float | None = None) -> str:
         """Send one command on a unix socket and read the answer until EOF (OSError on failure)."""
@@ -153,11 +154,15 @@ class HAProxy:
                 chunks.append(chunk)
         return b"".join(chunks).decode("utf-8", "replace")
 
-    def _procs(self, timeout: float | None = None) -> _Procs:
-        """Parse ``show proc``; OSError when the master does not answer."""
+    def _answer(self) -> _Procs | None:
+        """The master's ``show proc``, None while it does not answer."""
+        try:
+            answer = self._ask(self.master_socket, "show proc", min(self.timeout, 1.0))
+        except OSError:
+            return None
         master, reloads, failed, section = 0, 0, 0, ""
         workers: list[Worker] = []
-        for line in self._ask(self.master_socket, "show proc", timeout).splitlines():
+        for line in answer.splitlines():
             if line.startswith("#"):
                 section = line.lstrip("# ").strip()
                 continue
@@ -171,9 +176,14 @@ class HAProxy:
             elif fields[1] == "worker" and section in ("workers", "old workers"):
                 old = section == "old workers"
                 workers.append(Worker(int(fields[0]), int(fields[2]), old))
-        if not master:
-            raise ConnectionError(f"unexpected answer to show proc on {self.master_socket}")
-        return _Procs(master, reloads, failed, workers)
+        return _Procs(master, reloads, failed, workers) if master else None
+
+    def _call(self, command: str) -> str:
+        """Send ``command`` on the stats socket; ExternalFailure if nothing answers."""
+        try:
+            return self._ask(self.stats_socket, command)
+        except OSError as error:
+            raise ExternalFailure(f"haproxy stats socket not answering: {error}") from error
 
     def _serving_pid(self) -> int | None:
         """The pid of the worker answering on the stats socket, None if none answers."""
@@ -184,12 +194,10 @@ class HAProxy:
         match = re.search(r"^Pid:\s*(\d+)", info, re.MULTILINE)
         return int(match.group(1)) if match else None
 
-    def _ready(self, procs: _Procs, previous: set[int]) -> bool:
+    def _ready(self, procs: _Procs | None, previous: set[int]) -> bool:
         """Whether a current worker not in ``previous`` answers on the stats socket."""
-        new = {w.pid for w in procs.workers if not w.old and w.pid not in previous}
+        new = {w.pid for w in procs.workers if not w.old} - previous if procs else set()
         return bool(new) and self._serving_pid() in new
-
-    # -- files -----------------------------------------------------------------------------
 
     def _temp(self, text: str) -> Path:
         """A synced temp file in the folder holding ``text``."""
@@ -216,11 +224,6 @@ class HAProxy:
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        folder = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
 
     def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
         """Run haproxy with ``args``, bounded by the timeout."""
@@ -238,8 +241,6 @@ class HAProxy:
         except subprocess.TimeoutExpired as error:
             raise ExternalFailure(f"haproxy did not finish within {self.timeout:g}s") from error
 
-    # -- API -------------------------------------------------------------------------------
-
     def validate(self, text: str) -> None:
         """ExternalFailure with HAProxy's alerts unless it accepts ``text``; live file untouched."""
         temp = self._temp(text)
@@ -253,11 +254,7 @@ class HAProxy:
 
     def running(self) -> bool:
         """Whether the master answers on its socket (stale files do not count)."""
-        try:
-            self._procs(min(self.timeout, 1.0))
-        except OSError:
-            return False
-        return True
+        return self._answer() is not None
 
     def current(self) -> str | None:
         """The text of the live config, None if there is none."""
@@ -269,11 +266,7 @@ class HAProxy:
     def apply(self, text: str) -> bool:
         """Validate, write and start or reload; False if it already runs ``text``."""
         self.validate(text)
-        previous = self.current()
-        try:
-            before: _Procs | None = self._procs(min(self.timeout, 1.0))
-        except OSError:
-            before = None
+        previous, before = self.current(), self._answer()
         if before is not None and text == previous:
             return False
         self._write(text)
@@ -289,6 +282,8 @@ class HAProxy:
 
     def _start(self) -> None:
         """Start the master and wait until it and a worker's stats socket answer."""
+        if (pid := self._master_pid()) is not None:
+            raise ExternalFailure(f"haproxy (pid {pid}) runs in {self.folder} but does not answer")
         for stale in (self.master_socket, self.stats_socket, self.pidfile):
             stale.unlink(missing_ok=True)
         master = f"{self.master_socket},mode,600"  # 2.6: bind options follow, comma-separated
@@ -296,14 +291,8 @@ class HAProxy:
         done = self._run(args)
         if done.returncode != 0:
             raise ExternalFailure(f"haproxy failed to start: {_alerts(done.stderr)}")
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            try:
-                if self._ready(self._procs(min(self.timeout, 1.0)), set()):
-                    return
-            except OSError:
-                pass
-            time.sleep(_POLL)
+        if _until(lambda: self._ready(self._answer(), set()), self.timeout):
+            return
         self.stop()
         raise ExternalFailure(f"haproxy started but did not answer within {self.timeout:g}s")
 
@@ -316,70 +305,50 @@ class HAProxy:
         except OSError as error:
             raise ExternalFailure(f"haproxy master refused the reload: {error}") from error
         previous = {w.pid for w in before.workers}
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            try:
-                procs = self._procs(min(self.timeout, 1.0))
-            except OSError:
-                procs = None  # the master is re-executing
-            if procs is not None and procs.reloads > before.reloads:
-                if self._ready(procs, previous):
-                    return
-                fresh = [w for w in procs.workers if not w.old and w.pid not in previous]
-                if procs.failed and not fresh:
-                    raise ExternalFailure(
-                        "haproxy failed to reload the config (master reports a failed reload); "
-                        "previous config restored and still serving"
-                    )
-            time.sleep(_POLL)
+
+        def done() -> bool:
+            procs = self._answer()  # None while the master re-executes itself
+            if procs is None or procs.reloads <= before.reloads:
+                return False
+            fresh = [w for w in procs.workers if not w.old and w.pid not in previous]
+            if procs.failed and not fresh:
+                raise ExternalFailure(
+                    "haproxy failed to reload the config (master reports a failed reload); "
+                    "previous config restored and still serving"
+                )
+            return self._ready(procs, previous)
+
+        if _until(done, self.timeout):
+            return
         raise ExternalFailure(f"haproxy reload brought up no new worker within {self.timeout:g}s")
 
     def workers(self) -> list[Worker]:
         """The current and draining workers of the master's ``show proc``."""
-        try:
-            return self._procs().workers
-        except OSError as error:
-            raise ExternalFailure(f"haproxy master not answering: {error}") from error
+        procs = self._answer()
+        if procs is None:
+            raise ExternalFailure(f"haproxy master not answering on {self.master_socket}")
+        return procs.workers
 
     def drain(self, timeout: float) -> bool:
         """Wait until no old worker remains; True if that happened within ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if not any(w.old for w in self._procs(min(self.timeout, 1.0)).workers):
-                    return True
-            except OSError:
-                if not _alive(self._master_pid() or 0):
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(_POLL)
+
+        def drained() -> bool:
+            procs = self._answer()
+            if procs is None:
+                return self._master_pid() is None
+            return not any(w.old for w in procs.workers)
+
+        return _until(drained, timeout)
 
     def stats(self) -> list[ServerStat]:
         """The server rows of ``show stat`` (not FRONTEND nor BACKEND)."""
-        try:
-            answer = self._ask(self.stats_socket, "show stat")
-        except OSError as error:
-            raise ExternalFailure(f"haproxy stats socket not answering: {error}") from error
+        answer = self._call("show stat")
         if not answer.startswith("# "):
             raise ExternalFailure(f"unexpected answer to show stat: {_one_line(answer)}")
         rows = csv.DictReader(answer[2:].splitlines())
-
-        def number(value: str | None) -> int:
-            return int(value) if value and value.isdigit() else 0
-
+        cells = [[r.get(c) or "" for c in _COLUMNS] for r in rows if r.get("type") == "2"]
         return [
-            ServerStat(
-                backend=row["pxname"],
-                server=row["svname"],
-                status=row.get("status") or "",
-                weight=number(row.get("weight")),
-                sessions=number(row.get("scur")),
-                total=number(row.get("stot")),
-                address=row.get("addr") or "",
-            )
-            for row in rows
-            if row.get("type") == "2"
+            ServerStat(c[0], c[1], c[2], _int(c[3]), _int(c[4]), _int(c[5]), c[6]) for c in cells
         ]
 
     def set_weight(self, backend: str, server: str, weight: int) -> None:
@@ -390,10 +359,7 @@ class HAProxy:
         if isinstance(weight, bool) or not 0 <= weight <= 256:
             raise InvalidInput(f"invalid weight {weight!r}: expected an integer from 0 to 256")
         command = f"set server {backend}/{server} weight {weight}"
-        try:
-            answer = self._ask(self.stats_socket, command).strip()
-        except OSError as error:
-            raise ExternalFailure(f"haproxy stats socket not answering: {error}") from error
+        answer = self._call(command).strip()
         if answer:
             raise ExternalFailure(f"haproxy refused {command!r}: {_one_line(answer)}")
 
@@ -408,22 +374,15 @@ class HAProxy:
 
     def stop(self) -> None:
         """Soft-stop the master and workers (SIGUSR1), then SIGTERM, then SIGKILL; clean up."""
-        try:
-            procs = self._procs(min(self.timeout, 1.0))
-            pids = [procs.master, *(w.pid for w in procs.workers)]
-        except OSError:
-            master = self._master_pid()
-            if master is None:
-                return
-            pids = [master]
+        procs, master = self._answer(), self._master_pid()
+        pids = [procs.master, *(w.pid for w in procs.workers)] if procs else [master or 0]
+        if not pids[0]:
+            return
         for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGKILL):
             for pid in pids if sig == signal.SIGKILL else pids[:1]:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-            deadline = time.monotonic() + self.timeout
-            while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-                time.sleep(_POLL)
-            if not any(_alive(pid) for pid in pids):
+            if _until(lambda: not any(_alive(pid) for pid in pids), self.timeout):
                 break
         else:
             raise ExternalFailure(f"haproxy (pid {pids[0]}) did not stop")

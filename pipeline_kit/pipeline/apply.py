@@ -27,6 +27,7 @@ from pipeline_kit.model.errors import ConstraintFailed, ExternalFailure, Pipelin
 from pipeline_kit.model.items import Container, Service, Stack, State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.pipeline import routing
+from pipeline_kit.pipeline.canary import active, begin
 from pipeline_kit.runtime import containers as rt
 from pipeline_kit.runtime.engine import Engines
 from pipeline_kit.runtime.placement import specs_for
@@ -201,8 +202,13 @@ def apply_with_runtime(
     context: Callable[[], Any],
     report: Report,
     observe: Observe | None = None,
+    canary: int | None = None,
 ) -> Plan:
-    """Plan, start, commit, remove: the journaled apply. Returns the applied plan."""
+    """Plan, start, commit, remove: the journaled apply. Returns the applied plan.
+
+    With ``canary`` (a percent), stop after the start: the plan becomes a canary
+    (``pipeline.canary``) and nothing is committed.
+    """
     lb = routing.enabled(settings)
     text: str | None = None
     with Engines(settings.runtime) as engines:
@@ -220,7 +226,7 @@ def apply_with_runtime(
                     if not plan.operations:
                         if lb:
                             whole = routing.merged(session.load_all(), plan.before, plan.after)
-                            text = routing.prepare(settings, whole)
+                            text = routing.prepare(settings, whole, canaries=active(session))
                         session.apply(plan, settings.policy, ctx.actor, ctx.now)
                         break
                     routes = None
@@ -237,7 +243,7 @@ def apply_with_runtime(
                         session, plan.services_changed(), plan.action, starts, stops, ctx.now, lease
                     )
                     break
-            if time.monotonic() >= waited_until:
+            if time.monotonic() >= waited_until or busy.phase == journal.CANARY:
                 raise ExternalFailure(
                     f"another change is being applied: {busy.describe()}; nothing was changed, "
                     "try again when it is done"
@@ -252,10 +258,14 @@ def apply_with_runtime(
             _start_all(engines, settings, specs, observe)
             addresses = {s.id: s.address for s in specs}
             applied = replace(plan, after=with_addresses(plan.after, addresses))
+            if canary is not None:
+                begin(settings, store, plan, applied.after, specs, entry, canary)
+                return plan
             if lb:
                 with store.read("routing") as session:
                     whole = routing.merged(session.load_all(), plan.before, applied.after)
-                text = routing.prepare(settings, whole)
+                    others = active(session)
+                text = routing.prepare(settings, whole, canaries=others)
         except BaseException:
             with contextlib.suppress(PipelineKitError):
                 remove_placed(engines, starts)  # started and healthy, but the LB refused

@@ -57,11 +57,16 @@ def execute(
     build: Build,
     dry_run: bool = False,
     observe: Observe | None = None,
+    canary: int | None = None,
 ) -> Outcome:
     """Plan under the lock, refuse on any violation, else apply in the same transaction.
 
     With the Docker runtime, ``observe`` hears of each container's health check.
     """
+    if canary is not None and not (settings.lb.enabled and settings.runtime.kind == "docker"):
+        raise InvalidInput(
+            '--canary needs containers behind HAProxy: runtime = "docker" and [lb] enabled = true'
+        )
     store = open_store(settings)
     try:
         if settings.runtime.kind == "docker" and not dry_run:
@@ -69,9 +74,16 @@ def execute(
 
             notes: list[str] = []
             applied = apply_with_runtime(
-                settings, store, scope, build, lambda: context(settings), notes.append, observe
+                settings,
+                store,
+                scope,
+                build,
+                lambda: context(settings),
+                notes.append,
+                observe,
+                canary,
             )
-            return Outcome(applied, applied=True, notes=tuple(notes))
+            return Outcome(applied, applied=canary is None, notes=tuple(notes))
         if dry_run:
             with store.read() as session:
                 plan = build(session.load(scope), context(settings))
@@ -115,6 +127,18 @@ def load_state(settings: Settings, services: list[str] | None = None) -> State:
             if services is None:
                 return session.load_all()
             return session.load(Scope(services=frozenset(services)))
+    finally:
+        store.dispose()
+
+
+def canaries(settings: Settings) -> dict[tuple[str, int], tuple[str, int]]:
+    """(service, position) → (incoming version, percent) of every running canary."""
+    from pipeline_kit.pipeline.canary import describe
+
+    store = open_store(settings)
+    try:
+        with store.read("canaries") as session:
+            return describe(session)
     finally:
         store.dispose()
 

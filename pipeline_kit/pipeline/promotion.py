@@ -97,6 +97,7 @@ def promote_run(
     dry_run: bool = False,
     commit: str | None = None,
     before: list[Result] | None = None,
+    canary: int | None = None,
 ) -> Run:
     """Plan and check ``build``; apply it unless refused or ``dry_run``; report every check."""
     scope = Scope(frozenset({service}))
@@ -133,7 +134,7 @@ def promote_run(
     health = HealthLog(settings)
     began = time.monotonic()
     try:
-        outcome = execute(settings, scope, build, observe=health)
+        outcome = execute(settings, scope, build, observe=health, canary=canary)
     except ConstraintFailed as exc:  # the state moved between the check and the lock
         refused = Plan(plan.action, plan.args, plan.before, plan.before, (), exc.violations)
         return Run(report(refused, False, health.results, str(exc)), None, exc)
@@ -141,15 +142,52 @@ def promote_run(
         failed = Result(target, "apply", f"{plan.action} {service}", "error", str(exc))
         unchanged = Plan(plan.action, plan.args, plan.before, plan.before)
         return Run(report(unchanged, False, [*health.results, failed], str(exc)), None, exc)
+    what = f"{len(outcome.plan.operations)} container operation(s)"
+    if canary is not None:
+        incoming = versions_after(plan, service, settings).get(target, version)
+        what = f"canary: {canary}% of {target}'s traffic to {incoming}, nothing committed yet"
     applied = Result(
-        target,
-        "apply",
-        f"{plan.action} {service}",
-        "passed",
-        f"{len(outcome.plan.operations)} container operation(s)",
-        time.monotonic() - began,
+        target, "apply", f"{plan.action} {service}", "passed", what, time.monotonic() - began
     )
-    return Run(report(outcome.plan, True, [*health.results, applied], None), outcome)
+    final = outcome.plan if canary is None else plan
+    return Run(report(final, canary is None, [*health.results, applied], None), outcome)
+
+
+def canary_continue(settings: Settings, service: str) -> Run:
+    """``promote SERVICE --continue``: complete the canary of ``service``."""
+    from pipeline_kit.model.actions import promote
+    from pipeline_kit.pipeline import canary
+    from pipeline_kit.pipeline.manage import context, open_store
+
+    def build(state: Any, ctx: Any, args: dict[str, Any]) -> Plan:
+        return promote(state, ctx, args["service"], args["to"], args["version"])
+
+    store = open_store(settings)
+    began = time.monotonic()
+    try:
+        plan = canary.finish(settings, store, build, lambda: context(settings), service)
+    finally:
+        store.dispose()
+    target, version = str(plan.args["to"]), str(plan.args["version"])
+    stages = affected_stages(plan, settings.policy) or [target]
+    done = Result(target, "apply", f"continue the canary of {service}", "passed",
+                  f"all of {target}'s traffic to {version}", time.monotonic() - began)  # fmt: skip
+    checks = constraint_results(plan.violations, settings.policy, stages, target)
+    report = Report("promote", settings.policy.stages, (done, *checks), service, version,
+                    None, target, True, None, versions_after(plan, service, settings))  # fmt: skip
+    return Run(report, Outcome(plan, applied=True))
+
+
+def canary_abort(settings: Settings, service: str) -> str:
+    """``promote SERVICE --abort``: the stage back to its version; the incoming one's version."""
+    from pipeline_kit.pipeline import canary
+    from pipeline_kit.pipeline.manage import open_store
+
+    store = open_store(settings)
+    try:
+        return canary.abort(settings, store, service)
+    finally:
+        store.dispose()
 
 
 def promote_build(service: str, to: str, version: str | None) -> Callable[..., Plan]:

@@ -238,9 +238,12 @@ def _route(settings: Settings, store: Store) -> None:
     """Behind HAProxy: make it run the config of the whole state (deploy fixes routing too)."""
     if not routing.enabled(settings):
         return
+    from pipeline_kit.pipeline.canary import active
+
     with store.read("routing") as session:
         whole = session.load_all()
-    routing.switch(settings, routing.prepare(settings, whole))
+        canaries = active(session)
+    routing.switch(settings, routing.prepare(settings, whole, canaries=canaries))
 
 
 def _record(store: Store, state: State, addresses: dict[str, str]) -> None:

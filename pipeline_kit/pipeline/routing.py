@@ -9,13 +9,14 @@ before the old containers are removed.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline_kit.config_types import Settings
 from pipeline_kit.lb.haproxy import HAProxy, ServerStat
-from pipeline_kit.lb.render import render, upstream_ports
+from pipeline_kit.lb.render import Canary, render, upstream_ports
 from pipeline_kit.model.errors import ExternalFailure
 from pipeline_kit.model.items import State
 
@@ -43,8 +44,8 @@ def _binary(name: str) -> str:
     return str(fallback) if fallback.is_file() else name
 
 
-def config_of(settings: Settings, state: State) -> str:
-    return render(state, settings.policy, settings.lb, settings.runtime.health_path)
+def config_of(settings: Settings, state: State, canaries: Iterable[Canary] = ()) -> str:
+    return render(state, settings.policy, settings.lb, settings.runtime.health_path, canaries)
 
 
 def merged(full: State, before: State, after: State) -> State:
@@ -63,7 +64,12 @@ def merged(full: State, before: State, after: State) -> State:
     )
 
 
-def prepare(settings: Settings, state: State | None = None, text: str | None = None) -> str:
+def prepare(
+    settings: Settings,
+    state: State | None = None,
+    text: str | None = None,
+    canaries: Iterable[Canary] = (),
+) -> str:
     """The config of the whole ``state`` (or ``text``), validated by ``haproxy -c``.
 
     Nothing is replaced: HAProxy keeps running what it runs.
@@ -71,7 +77,7 @@ def prepare(settings: Settings, state: State | None = None, text: str | None = N
     if text is None:
         if state is None:
             raise ValueError("prepare needs a state or a text")
-        text = config_of(settings, state)
+        text = config_of(settings, state, canaries)
     haproxy(settings).validate(text)
     return text
 

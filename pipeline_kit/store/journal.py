@@ -13,6 +13,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
@@ -22,6 +23,7 @@ from pipeline_kit.store.database import Session
 
 STARTING = "starting"
 COMMITTED = "committed"
+CANARY = "canary"  # started and healthy, part of a stage's traffic: waits for --continue/--abort
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,12 @@ class Entry:
     expires: datetime
     starts: tuple[Placed, ...]
     stops: tuple[Placed, ...]
+    canary: dict[str, Any] | None = None  # percent, position, args, starts (see pipeline.canary)
 
     def alive(self, now: datetime) -> bool:
-        """Whether the process applying it may still be at work."""
+        """Whether the process applying it may still be at work (a canary always is)."""
+        if self.phase == CANARY:
+            return True
         if self.owner == socket.gethostname():
             if self.pid == os.getpid():
                 return True
@@ -65,7 +70,13 @@ class Entry:
         return now < self.expires
 
     def describe(self) -> str:
-        return f"{self.action} of {', '.join(self.services)} (pid {self.pid} on {self.owner})"
+        names = ", ".join(self.services)
+        if self.phase == CANARY:
+            return (
+                f"the canary of {names}: 'pipeline-kit promote {names} --continue' "
+                "completes it, --abort ends it"
+            )
+        return f"{self.action} of {names} (pid {self.pid} on {self.owner})"
 
 
 def _placed(items: list[dict[str, object]]) -> tuple[Placed, ...]:
@@ -141,9 +152,24 @@ def entries(session: Session, services: frozenset[str] | None = None) -> list[En
                 codec.parse_time(r["expires"]),
                 _placed(operations["start"]),
                 _placed(operations["stop"]),
+                operations.get("canary"),
             )
         )
     return out
+
+
+def set_canary(session: Session, entry: Entry, canary: dict[str, Any]) -> None:
+    """Keep the entry as a running canary: no process owns it any more."""
+    operations = {
+        "start": [vars(p) for p in entry.starts],
+        "stop": [vars(p) for p in entry.stops],
+        "canary": canary,
+    }
+    session.conn.execute(
+        update(t.journal)
+        .where(t.journal.c.id == entry.id)
+        .values(phase=CANARY, operations=json.dumps(operations, sort_keys=True))
+    )
 
 
 def set_committed(session: Session, entry_id: str) -> None:
