@@ -196,3 +196,32 @@ def test_canary_share_then_abort_then_continue(
     switch_under_load(url, ("promote", "webapp", "--continue"), OLD, NEW)
     assert stages(cli)["prod"] == "1.1.0"
     assert cli("verify").code == 0 and len(labelled(docker_client)) == 6
+
+
+def test_upstream_urls_point_at_the_edge_frontends(
+    routed: tuple[Path, str],
+    cli: CLI,
+    docker_client: docker.DockerClient,
+    webapp_repository: str,  # noqa: F811
+) -> None:
+    added = cli("service", "add", "api", "--image", webapp_repository, "--version", "1.2.0")
+    assert added.code == 0, added.err
+    assert cli("connect", "webapp", "--child", "api", "--endpoint", "web").code == 0
+    assert cli("promote", "webapp", "1.1.0", "--to", "dev").code == 0  # new dev containers
+    rendered = cli("lb", "render").out
+    assert "frontend edge_api_dev" in rendered
+    ids = {x["id"] for x in _containers(cli, "dev")}
+    running = docker_client.containers.list(filters={"label": "io.pipeline-kit.service=webapp"})
+    dev = [c for c in running if c.labels["io.pipeline-kit.id"] in ids]
+    assert len(dev) == 2
+    for container in dev:
+        env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+        upstream = env["PIPELINE_KIT_UPSTREAM_API"]
+        assert upstream.startswith("http://127.0.0.1:32")  # the edge_ports range
+        assert f"bind 127.0.0.1:{upstream.rsplit(':', 1)[1]}" in rendered
+        assert requests.get(upstream + "/", timeout=5).text.strip() == "api 1.2.0"
+
+
+def _containers(cli: CLI, stage: str) -> list[dict[str, str]]:
+    shown = json.loads(cli("show", "containers", "webapp", "--json").out)[0]
+    return [c for s in shown["stacks"] for c in s["containers"] if c["stage"] == stage]
