@@ -60,6 +60,7 @@ from benchmarks.timing import (
     cli_command,
     fmt,
     print_table,
+    run_guarded,
     run_timed,
     settle,
     timed,
@@ -588,18 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    began = time.perf_counter()
-    try:
-        bench(args.repeat, not args.no_breakdown)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (DockerException, requests.RequestException, OSError) as exc:
-        text = str(exc).strip().splitlines()
-        print(f"error: {type(exc).__name__}: {text[0][:300] if text else ''}", file=sys.stderr)
-        return 1
-    print(f"\ntotal {time.perf_counter() - began:.1f} s")
-    return 0
+    failures = (DockerException, requests.RequestException, OSError)
+    return run_guarded(lambda: bench(args.repeat, not args.no_breakdown), failures)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ from benchmarks.switch_support import (
     free_port,
     median,
 )
-from benchmarks.timing import BenchError, cli_command
+from benchmarks.timing import BenchError, cli_command, run_guarded
 from tests.support.images import build_webapp_images
 from tests.support.registry import start_registry
 
@@ -280,18 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    began = time.perf_counter()
-    try:
-        bench(args.repeat)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (DockerException, requests.RequestException, OSError) as exc:
-        text = str(exc).strip().splitlines()
-        print(f"error: {type(exc).__name__}: {text[0][:300] if text else ''}", file=sys.stderr)
-        return 1
-    print(f"\ntotal {time.perf_counter() - began:.1f} s")
-    return 0
+    failures = (DockerException, requests.RequestException, OSError)
+    return run_guarded(lambda: bench(args.repeat), failures)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,23 @@ class BenchError(Exception):
     """A command failed: the figures would be meaningless."""
 
 
+def run_guarded(body: Callable[[], None], failures: tuple[type[BaseException], ...] = ()) -> int:
+    """Run a benchmark: exit 1 with one line when it or a system it drives fails, else print
+    the total time and exit 0."""
+    began = time.perf_counter()
+    try:
+        body()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except failures as exc:
+        text = str(exc).strip().splitlines()
+        print(f"error: {type(exc).__name__}: {text[0][:300] if text else ''}", file=sys.stderr)
+        return 1
+    print(f"\ntotal {time.perf_counter() - began:.1f} s")
+    return 0
+
+
 # -- timing ------------------------------------------------------------------------------------
 
 

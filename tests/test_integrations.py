@@ -57,6 +57,7 @@ def test_the_files_are_there() -> None:
     assert [p.name for p in WORKFLOWS] == ["check.yml", "release.yml"]
     assert [p.stem for p in JENKINS_VARS] == [
         "pipelineKitCheck",
+        "pipelineKitCli",
         "pipelineKitPromote",
         "pipelineKitRelease",
     ]
@@ -480,7 +481,10 @@ def test_no_sh_step_gets_a_gstring() -> None:
     for path in GROOVY_FILES:
         text = path.read_text(encoding="utf-8")
         assert not SH_GSTRING.search(text), f"{path}: a GString handed to sh"
-        assert re.search(r"\bsh[ (]", text), f"{path}: no sh step found (the check is vacuous)"
+        # Each file runs sh itself, or hands its single-quoted script to pipelineKitCli,
+        # which does: either way the check above is not vacuous.
+        runs = re.search(r"\bsh[ (]", text) or "pipelineKitCli.execute(" in text
+        assert runs, f"{path}: no sh step found (the check is vacuous)"
 
 
 def jenkins_var(

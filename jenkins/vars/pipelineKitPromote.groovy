@@ -17,17 +17,17 @@
 
 def call(Map args = [:]) {
     String name = 'pipelineKitPromote'
-    checkArgs(name, args, [
+    pipelineKitCli.checkArgs(name, args, [
         'service', 'version', 'to', 'config', 'junitDir', 'strictFeedback', 'dryRun', 'bin',
         'githubCredentialsId', 'githubRepository', 'githubSha', 'githubApiUrl', 'failOnError',
         'recordJunit',
     ], ['service', 'to'], "${name}(service: 'webapp', to: 'qa')")
-    String junitDir = asText(args.junitDir) ?: 'pipeline-kit-reports'
+    String junitDir = pipelineKitCli.asText(args.junitDir) ?: 'pipeline-kit-reports'
     List<String> environment = [
-        "PK_SERVICE=${asText(args.service)}",
-        "PK_VERSION=${asText(args.version)}",
-        "PK_TO=${asText(args.to)}",
-        "PK_DRY_RUN=${asFlag(args.dryRun)}",
+        "PK_SERVICE=${pipelineKitCli.asText(args.service)}",
+        "PK_VERSION=${pipelineKitCli.asText(args.version)}",
+        "PK_TO=${pipelineKitCli.asText(args.to)}",
+        "PK_DRY_RUN=${pipelineKitCli.asFlag(args.dryRun)}",
     ]
     String script = '''
 set -eu
@@ -41,123 +41,5 @@ if [ -n "$PK_CONFIG" ]; then PIPELINE_KIT_CONFIG=$PK_CONFIG; export PIPELINE_KIT
 rm -f -- "$PK_JUNIT_DIR"/pipeline-kit-*.xml
 exec "$PK_BIN" promote "$@"
 '''
-    return runPipelineKit(name, 'promote', script, environment, [], junitDir, args)
-}
-
-// -- the same helpers in each pipelineKit* variable ----------------------------------------
-
-Map runPipelineKit(String name, String command, String script, List<String> environment,
-                           List credentials, String junitDir, Map args) {
-    String outputs = "${pwd(tmp: true)}/pipeline-kit-${command}-${UUID.randomUUID()}.outputs"
-    List<String> all = [
-        "PK_BIN=${asText(args.bin) ?: 'pipeline-kit'}",
-        "PK_CONFIG=${asText(args.config)}",
-        "PK_JUNIT_DIR=${junitDir}",
-        "PK_STRICT_FEEDBACK=${asFlag(args.strictFeedback)}",
-        "PK_OUTPUTS=${outputs}",
-        "GITHUB_OUTPUT=${outputs}",
-    ] + environment
-    List binds = [] + credentials
-    if (asText(args.githubCredentialsId)) {
-        if (!asText(args.githubRepository)) {
-            error("${name}: githubCredentialsId needs githubRepository: 'owner/name' (where the feedback goes)")
-        }
-        binds << string(credentialsId: asText(args.githubCredentialsId), variable: 'GITHUB_TOKEN')
-        all << "GITHUB_REPOSITORY=${asText(args.githubRepository)}"
-        all << "GITHUB_SHA=${asText(args.githubSha) ?: asText(env.GIT_COMMIT)}"
-        all << "GITHUB_API_URL=${asText(args.githubApiUrl) ?: 'https://api.github.com'}"
-    }
-    int status = -1
-    Map result = [:]
-    try {
-        withEnv(all) {
-            if (binds) {
-                withCredentials(binds) {
-                    status = sh(script: script, returnStatus: true, label: "pipeline-kit ${command}")
-                }
-            } else {
-                status = sh(script: script, returnStatus: true, label: "pipeline-kit ${command}")
-            }
-            if (fileExists(outputs)) {
-                result = parseOutputs(readFile(outputs))
-                sh(script: 'rm -f -- "$PK_OUTPUTS"', label: 'pipeline-kit: remove the outputs file')
-            }
-        }
-    } finally {
-        if (asFlag(args.recordJunit, true) == 'true') {
-            junit allowEmptyResults: true, testResults: "${junitDir}/pipeline-kit-*.xml"
-        }
-    }
-    result.status = status
-    if (status != 0 && asFlag(args.failOnError, true) == 'true') {
-        error("${name}: pipeline-kit ${command} exited with ${status}: ${meaning(status)}")
-    }
-    return result
-}
-
-void checkArgs(String name, Map args, List<String> known, List<String> required,
-                       String example) {
-    List keys = new ArrayList(args.keySet())
-    for (int i = 0; i < keys.size(); i++) {
-        if (!known.contains(keys[i])) {
-            error("${name}: unknown argument '${keys[i]}'; it takes: ${known.join(', ')}")
-        }
-    }
-    for (int i = 0; i < required.size(); i++) {
-        if (!asText(args[required[i]])) {
-            error("${name}: the '${required[i]}' argument is required, e.g. ${example}")
-        }
-    }
-}
-
-String asText(Object value) {
-    return value == null ? '' : value.toString().trim()
-}
-
-String asFlag(Object value, boolean otherwise = false) {
-    if (value == null || asText(value) == '') {
-        return otherwise ? 'true' : 'false'
-    }
-    if (value == true || asText(value) == 'true') {
-        return 'true'
-    }
-    if (value == false || asText(value) == 'false') {
-        return 'false'
-    }
-    error("pipeline-kit: expected true or false for a boolean argument, got '${value}'")
-}
-
-Map parseOutputs(String content) {
-    Map values = [:]
-    List<String> lines = content.readLines()
-    int i = 0
-    while (i < lines.size()) {
-        String line = lines[i]
-        int heredoc = line.indexOf('<<')
-        int equals = line.indexOf('=')
-        if (heredoc > 0 && (equals < 0 || heredoc < equals)) {
-            String delimiter = line.substring(heredoc + 2)
-            List<String> value = []
-            i++
-            while (i < lines.size() && lines[i] != delimiter) {
-                value << lines[i]
-                i++
-            }
-            values[line.substring(0, heredoc)] = value.join('\n')
-        } else if (equals > 0) {
-            values[line.substring(0, equals)] = line.substring(equals + 1)
-        }
-        i++
-    }
-    return values
-}
-
-String meaning(int status) {
-    switch (status) {
-        case 1: return 'refused, a constraint or check failed (nothing changed)'
-        case 2: return 'bad input or usage'
-        case 3: return 'an external system failed (Docker, registry, state database, GitHub)'
-        case 4: return 'a bug in pipeline-kit (traceback in .pipeline-kit/error.log)'
-        default: return 'pipeline-kit did not finish (not installed, or killed?)'
-    }
+    return pipelineKitCli.execute(name, 'promote', script, environment, [], junitDir, args)
 }

@@ -14,16 +14,17 @@ from pipeline_kit.model.errors import ConstraintFailed, PipelineKitError
 ERROR_LOG = Path(".pipeline-kit") / "error.log"
 
 
-def _annotate(message: str) -> None:
-    """Under GitHub Actions, also an ``::error::`` annotation (escaped as the runner expects)."""
+def annotate(message: str, level: str = "error") -> None:
+    """Under GitHub Actions, also an ``::error::`` (or ``::warning::``) annotation, escaped as
+    the runner expects."""
     if os.environ.get("GITHUB_ACTIONS") == "true":
         escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        sys.stdout.write(f"::error::{escaped}\n")
+        sys.stdout.write(f"::{level}::{escaped}\n")
 
 
 def _say(message: str) -> None:
     sys.stderr.write(f"error: {message}\n")
-    _annotate(message)
+    annotate(message)
 
 
 def run(app: typer.Typer, argv: list[str] | None = None) -> int:

@@ -18,11 +18,19 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
     lb_app = typer.Typer(help="The HAProxy in front of the endpoints.", no_args_is_help=True)
     app.add_typer(lb_app, name="lb")
 
-    def whole_state(config: Settings) -> str:
+    def whole_state(config: Settings, validate: bool = False) -> str:
+        """The config of the whole state with its running canaries."""
         from pipeline_kit.pipeline import routing
-        from pipeline_kit.pipeline.manage import load_state
+        from pipeline_kit.pipeline.manage import open_store
 
-        return routing.config_of(config, load_state(config))
+        store = open_store(config)
+        try:
+            state, canaries = routing.current(config, store)
+        finally:
+            store.dispose()
+        if validate:
+            return routing.prepare(config, state, canaries)
+        return routing.config_of(config, state, canaries)
 
     @lb_app.command("render")
     def render_cmd() -> None:
@@ -35,10 +43,10 @@ def register(app: typer.Typer, settings: Callable[[], Settings]) -> None:
         from pipeline_kit.pipeline import routing
 
         config = settings()
-        text = whole_state(config)
+        text = whole_state(config, validate=True)
         proxy = routing.haproxy(config)
         was_running = proxy.running()
-        switched = routing.switch(config, routing.prepare(config, text=text))
+        switched = routing.switch(config, text)
         if not switched.changed:
             verdict = "already runs this config"
         else:

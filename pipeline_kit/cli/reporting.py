@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pipeline_kit.cli.errors import annotate
 from pipeline_kit.model.errors import ExternalFailure
 
 if TYPE_CHECKING:
@@ -31,9 +31,7 @@ StrictFeedback = Annotated[
 
 def _warn(message: str) -> None:
     sys.stderr.write(f"warning: {message}\n")
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        sys.stdout.write(f"::warning::{escaped}\n")
+    annotate(message, "warning")
 
 
 def stage_table(report: Report) -> None:
@@ -67,24 +65,6 @@ def stage_table(report: Report) -> None:
     render.console.print(table)
 
 
-def _endpoint_url(settings: Settings, service: str | None) -> Callable[[str], str | None]:
-    """stage → the URL of the service's endpoint at that stage (``PIPELINE_KIT_PUBLIC_HOST``)."""
-    host = os.environ.get("PIPELINE_KIT_PUBLIC_HOST") or "localhost"
-    ports: dict[str, int] = {}
-    if service:
-        from pipeline_kit.pipeline.manage import load_state
-
-        state = load_state(settings, [service])
-        for endpoint in state.endpoints.values():
-            if endpoint.service == service:
-                ports.setdefault(settings.policy.stage_name(endpoint.position), endpoint.port)
-
-    def url(stage: str) -> str | None:
-        return f"http://{host}:{ports[stage]}" if stage in ports else None
-
-    return url
-
-
 def feedback(report: Report, settings: Settings) -> list[str]:
     """GitHub feedback for ``report``; the warnings."""
     environ = os.environ
@@ -92,20 +72,16 @@ def feedback(report: Report, settings: Settings) -> list[str]:
         return []
     if not environ.get("GITHUB_REPOSITORY"):
         return []
-    from pipeline_kit.pipeline.promotion import revision_of
+    from pipeline_kit.pipeline.check import shown_path
+    from pipeline_kit.pipeline.promotion import feedback_lookups
     from pipeline_kit.report.feedback import send
 
-    service = report.service
-
-    def revision(version: str) -> str | None:
-        return revision_of(settings, service, version, Path.cwd()) if service else None
-
+    public_host = environ.get("PIPELINE_KIT_PUBLIC_HOST") or "localhost"
+    revision, url = feedback_lookups(settings, report.service, Path.cwd(), public_host)
     default_path = "pipeline-kit.toml"
     if settings.source is not None:
-        from pipeline_kit.pipeline.check import _shown
-
-        default_path = _shown(settings.source)
-    return send(report, environ, revision, _endpoint_url(settings, service), default_path)
+        default_path = shown_path(settings.source)
+    return send(report, environ, revision, url, default_path)
 
 
 def finish(

@@ -72,7 +72,7 @@ def _key(violation: Violation, settings: Settings) -> tuple[str, ...] | None:
 def locator(settings: Settings) -> Locate:
     """A function: violation → (config file, line) when the violation comes from a key."""
     path = settings.source
-    shown = _shown(path) if path is not None else None
+    shown = shown_path(path) if path is not None else None
 
     def locate(violation: Violation) -> tuple[str | None, int | None]:
         key = _key(violation, settings)
@@ -86,7 +86,7 @@ def locator(settings: Settings) -> Locate:
     return locate
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """The path as annotations want it: relative to the workspace when inside it."""
     root = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
     try:

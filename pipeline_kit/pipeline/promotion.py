@@ -7,6 +7,7 @@ plans again under the lock. Health checks of the containers it starts are result
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -63,19 +64,14 @@ def versions_after(plan: Plan, service: str, settings: Settings) -> dict[str, st
     return {settings.policy.stage_name(p): c.version for p, c in enumerate(stack.containers)}
 
 
-def revision_of(settings: Settings, service: str, version: str, repo: Path) -> str | None:
+def revision_of(settings: Settings, image: str | None, version: str, repo: Path) -> str | None:
     """The commit a version was built from: the image's revision label, else its git tag."""
     from pipeline_kit.scm.git import commit_of_version
 
-    image = None
-    if settings.registry is not None:
-        from pipeline_kit.pipeline.manage import load_state
+    if image is not None and settings.registry is not None:
         from pipeline_kit.registry import RegistryClient, docker_tag, split_image
         from pipeline_kit.runtime.placement import image_of
 
-        svc = load_state(settings, [service]).services.get(service)
-        image = svc.image if svc is not None else settings.release.image
-    if image is not None and settings.registry is not None:
         reference = image_of(settings, image, version)
         repository = split_image(reference.rsplit(":", 1)[0])[1]
         try:
@@ -87,6 +83,31 @@ def revision_of(settings: Settings, service: str, version: str, repo: Path) -> s
         if len(revision) == 40 and all(ch in "0123456789abcdef" for ch in revision):
             return revision
     return commit_of_version(repo, version, settings.release.tag_pattern)
+
+
+def feedback_lookups(
+    settings: Settings, service: str | None, repo: Path, public_host: str
+) -> tuple[Callable[[str], str | None], Callable[[str], str | None]]:
+    """For one service's feedback, reading the state once: version → the commit it was built
+    from (each version looked up once), and stage → the URL of its endpoint there."""
+    from pipeline_kit.pipeline.manage import load_state
+
+    state = load_state(settings, [service]) if service else None
+    svc = state.services.get(service) if state and service else None
+    image = svc.image if svc is not None else settings.release.image
+    ports: dict[str, int] = {}
+    for endpoint in sorted(state.endpoints.values() if state else (), key=lambda e: e.name):
+        if endpoint.service == service:
+            ports.setdefault(settings.policy.stage_name(endpoint.position), endpoint.port)
+
+    @functools.cache
+    def revision(version: str) -> str | None:
+        return revision_of(settings, image, version, repo) if service else None
+
+    def url(stage: str) -> str | None:
+        return f"http://{public_host}:{ports[stage]}" if stage in ports else None
+
+    return revision, url
 
 
 def promote_run(

@@ -238,12 +238,7 @@ def _route(settings: Settings, store: Store) -> None:
     """Behind HAProxy: make it run the config of the whole state (deploy fixes routing too)."""
     if not routing.enabled(settings):
         return
-    from pipeline_kit.pipeline.canary import active
-
-    with store.read("routing") as session:
-        whole = session.load_all()
-        canaries = active(session)
-    routing.switch(settings, routing.prepare(settings, whole, canaries=canaries))
+    routing.switch(settings, routing.prepare(settings, *routing.current(settings, store)))
 
 
 def _record(store: Store, state: State, addresses: dict[str, str]) -> None:

@@ -19,8 +19,18 @@ from pipeline_kit.lb.haproxy import HAProxy, ServerStat
 from pipeline_kit.lb.render import Canary, render, upstream_ports
 from pipeline_kit.model.errors import ExternalFailure
 from pipeline_kit.model.items import State
+from pipeline_kit.store.database import Store
 
-__all__ = ["config_of", "enabled", "merged", "prepare", "status", "switch", "upstream_ports"]
+__all__ = [
+    "config_of",
+    "current",
+    "enabled",
+    "merged",
+    "prepare",
+    "status",
+    "switch",
+    "upstream_ports",
+]
 
 
 def enabled(settings: Settings) -> bool:
@@ -64,22 +74,22 @@ def merged(full: State, before: State, after: State) -> State:
     )
 
 
-def prepare(
-    settings: Settings,
-    state: State | None = None,
-    text: str | None = None,
-    canaries: Iterable[Canary] = (),
-) -> str:
-    """The config of the whole ``state`` (or ``text``), validated by ``haproxy -c``.
+def prepare(settings: Settings, state: State, canaries: Iterable[Canary] = ()) -> str:
+    """The config of the whole ``state``, validated by ``haproxy -c``.
 
     Nothing is replaced: HAProxy keeps running what it runs.
     """
-    if text is None:
-        if state is None:
-            raise ValueError("prepare needs a state or a text")
-        text = config_of(settings, state, canaries)
+    text = config_of(settings, state, canaries)
     haproxy(settings).validate(text)
     return text
+
+
+def current(settings: Settings, store: Store) -> tuple[State, list[Canary]]:
+    """The whole state and its running canaries: what HAProxy should serve now."""
+    from pipeline_kit.pipeline.canary import active
+
+    with store.read("routing") as session:
+        return session.load_all(), active(session)
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,14 @@ binding.pwd = { Map m = [:] -> m.tmp ? tmp.path : workspace.path }
 binding.fileExists = { path -> resolve(path.toString()).exists() }
 binding.readFile = { path -> resolve(path.toString()).getText('UTF-8') }
 
-Script variable = new GroovyShell(binding).parse(new File(args[0]))
+// Other global variables of the library (pipelineKitCli) are in the binding, as in Jenkins.
+File varFile = new File(args[0])
+varFile.parentFile.eachFileMatch(~/.*\.groovy/) { File other ->
+    if (other.name != varFile.name) {
+        binding.setVariable(other.name - '.groovy', new GroovyShell(binding).parse(other))
+    }
+}
+Script variable = new GroovyShell(binding).parse(varFile)
 Map report = [returned: null, error: null]
 try {
     report.returned = variable.invokeMethod('call', [scenario.args ?: [:]] as Object[])
