@@ -8,6 +8,8 @@ from pathlib import Path
 import git
 import pytest
 
+from pipeline_kit.github import feedback
+from pipeline_kit.http_retry import Clock
 from tests.conftest import CLI, add_webapp
 from tests.support.github_server import GitHubContractServer
 
@@ -38,8 +40,19 @@ def shas(project: Path) -> dict[str, str]:
 
 
 @pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits the feedback's GitHub client asks for (recorded, not slept)."""
+    asked: list[float] = []
+    monkeypatch.setattr(feedback, "CLOCK", Clock(sleep=asked.append))
+    return asked
+
+
+@pytest.fixture
 def github(
-    project: Path, github_server: GitHubContractServer, monkeypatch: pytest.MonkeyPatch
+    project: Path,
+    github_server: GitHubContractServer,
+    monkeypatch: pytest.MonkeyPatch,
+    waits: list[float],
 ) -> GitHubContractServer:
     """The environment of a GitHub Actions job whose API is the contract server."""
     monkeypatch.setenv("GITHUB_TOKEN", github_server.expected_token)
@@ -132,7 +145,7 @@ def test_check_on_a_pull_request_annotates_every_violation_and_upserts_one_comme
 
 
 def test_rate_limits_and_server_errors_are_retried(
-    shas: dict[str, str], github: GitHubContractServer, cli: CLI
+    shas: dict[str, str], github: GitHubContractServer, cli: CLI, waits: list[float]
 ) -> None:
     _webapp(cli)
     github.fail_next(
@@ -149,6 +162,7 @@ def test_rate_limits_and_server_errors_are_retried(
     assert len(github.statuses) == 2
     assert len(github.requests_to("POST", STATUSES)) == 3
     assert len(github.check_runs) == 1 and len(github.requests_to("POST", CHECK_RUNS)) == 2
+    assert waits == [1.0, 1.0]  # the Retry-After of the rate limit, then the 500's backoff
 
 
 def test_missing_permission_is_one_warning_and_never_fails_the_promotion(

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from pipeline_kit.github import Annotation, GitHub, GitHubError
+from pipeline_kit.http_retry import Clock
 from pipeline_kit.model.errors import ExternalFailure, InvalidInput
 from tests.support.github_server import GitHubContractServer
 
@@ -26,13 +27,11 @@ SECRET = "ghs_SuperSecretTokenValue0123456789abcdef"  # noqa: S105
 
 
 class Sleeps:
-    """A ``sleep`` that records the waits instead of sleeping."""
+    """A clock that records the waits instead of sleeping; its ``now`` is the real time."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
+        self.clock = Clock(sleep=self.waits.append)
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def sleeps() -> Sleeps:
 @pytest.fixture
 def gh(github_server: GitHubContractServer, sleeps: Sleeps) -> Iterator[GitHub]:
     server = github_server
-    with GitHub(server.url, server.expected_token, server.repository, sleep=sleeps) as client:
+    with GitHub(server.url, server.expected_token, server.repository, clock=sleeps.clock) as client:
         yield client
 
 
@@ -303,7 +302,7 @@ def test_server_error_forever_gives_up_after_attempts(
     server.fail_next("POST", STATUSES, 500, times=10)
     with (
         GitHub(
-            server.url, server.expected_token, server.repository, attempts=3, sleep=sleeps
+            server.url, server.expected_token, server.repository, attempts=3, clock=sleeps.clock
         ) as gh,
         pytest.raises(GitHubError, match="after 3 attempts: 500") as caught,
     ):
@@ -338,11 +337,58 @@ def test_max_wait_bounds_the_total_of_the_waits(
     server.fail_next("POST", STATUSES, 503, times=10)
     with (
         GitHub(
-            server.url, server.expected_token, server.repository, max_wait=2.5, sleep=sleeps
+            server.url, server.expected_token, server.repository, max_wait=2.5, clock=sleeps.clock
         ) as gh,
         pytest.raises(GitHubError, match="gave up"),
     ):
         gh.create_status(SHA, "success", "ci", "x")
+    assert sleeps.waits == [1.0]
+
+
+def test_primary_rate_limit_wait_is_measured_on_the_clock(
+    github_server: GitHubContractServer, sleeps: Sleeps
+) -> None:
+    server = github_server
+    clock = Clock(sleep=sleeps.waits.append, now=lambda: 1_700_000_000.0)
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000012"}
+    server.fail_next("POST", STATUSES, 403, body={"message": "API rate limit"}, headers=headers)
+    with GitHub(server.url, server.expected_token, server.repository, clock=clock) as gh:
+        gh.create_status(SHA, "success", "ci", "ok")
+    assert sleeps.waits == [13.0]  # until the reset, and a second more
+    assert len(server.statuses) == 1
+
+
+def test_secondary_rate_limit_without_retry_after_waits_a_minute(
+    github_server: GitHubContractServer, sleeps: Sleeps
+) -> None:
+    server = github_server
+    body = {"message": "You have exceeded a secondary rate limit."}
+    server.fail_next("POST", STATUSES, 403, body=body)
+    with GitHub(
+        server.url, server.expected_token, server.repository, max_wait=90, clock=sleeps.clock
+    ) as gh:
+        gh.create_status(SHA, "success", "ci", "ok")
+    assert sleeps.waits == [60.0]
+    server.fail_next("POST", STATUSES, 403, body=body)
+    with (
+        GitHub(server.url, server.expected_token, server.repository, clock=sleeps.clock) as gh,
+        pytest.raises(GitHubError, match=r"403; gave up rather than wait 60s, more than the 30s"),
+    ):
+        gh.create_status(SHA, "success", "ci", "ok")
+    assert sleeps.waits == [60.0]
+
+
+def test_a_post_whose_connection_dropped_is_not_resent(
+    gh: GitHub, github_server: GitHubContractServer, sleeps: Sleeps
+) -> None:
+    github_server.drop_next("POST", COMMENTS)
+    with pytest.raises(GitHubError, match=r"^GitHub unreachable on POST .*/comments: "):
+        gh.upsert_comment(9, MARKER, "x")
+    assert len(github_server.requests_to("POST", COMMENTS)) == 1
+    assert sleeps.waits == []
+    github_server.drop_next("GET", COMMENTS)
+    assert gh.upsert_comment(9, MARKER, "x")[1] is True  # a GET is resent
+    assert len(github_server.requests_to("GET", COMMENTS)) == 3
     assert sleeps.waits == [1.0]
 
 
@@ -388,7 +434,7 @@ def test_validation_failure_shows_githubs_errors(
 def test_wrong_token_is_401(github_server: GitHubContractServer, sleeps: Sleeps) -> None:
     server = github_server
     with (
-        GitHub(server.url, SECRET, server.repository, sleep=sleeps) as gh,
+        GitHub(server.url, SECRET, server.repository, clock=sleeps.clock) as gh,
         pytest.raises(GitHubError, match=r"GitHub rejected the token \(401\)") as caught,
     ):
         gh.create_status(SHA, "success", "ci", "x")
@@ -407,7 +453,7 @@ def test_the_token_never_leaks(secret_server: GitHubContractServer, sleeps: Slee
         (500, {"message": SECRET}, {}),
         (403, {"message": "secondary rate limit"}, {"Retry-After": "3600"}),
     ]
-    with GitHub(server.url, SECRET, server.repository, attempts=2, sleep=sleeps) as gh:
+    with GitHub(server.url, SECRET, server.repository, attempts=2, clock=sleeps.clock) as gh:
         assert SECRET not in repr(gh)
         assert SECRET not in str(vars(gh).get("_session"))
         gh.create_status(SHA, "success", "ci", "ok")

@@ -7,7 +7,6 @@ import json
 import re
 import socket
 import threading
-import time
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline_kit.config import Registry
+from pipeline_kit.config_types import Registry
+from pipeline_kit.http_retry import Clock
 from pipeline_kit.model.errors import ExternalFailure, InvalidInput
 from pipeline_kit.registry import (
     RegistryClient,
@@ -142,13 +142,14 @@ def test_a_registry_that_is_down_fails_fast() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    started = time.monotonic()
+    waits: list[float] = []
+    config = Registry(url=f"127.0.0.1:{port}", insecure=True)
     with (
-        RegistryClient(Registry(url=f"127.0.0.1:{port}", insecure=True)) as client,
+        RegistryClient(config, clock=Clock(sleep=waits.append)) as client,
         pytest.raises(ExternalFailure) as caught,
     ):
         client.tags("team/app")
-    assert time.monotonic() - started < 3
+    assert waits == [0.25, 0.5]  # three attempts, 0.75 s of waiting in all
     message = str(caught.value)
     assert message == (
         f"registry 127.0.0.1:{port} is unreachable (connection refused): check registry.url "
@@ -366,6 +367,8 @@ class Scripted:
     def __init__(self, *answers: tuple[int, dict[str, str], bytes]) -> None:
         self.answers = list(answers)
         self.paths: list[str] = []
+        self.waits: list[float] = []  # what the clients asked to wait, in seconds
+        self.now = 1_700_000_000.0  # the clients' clock
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -389,7 +392,8 @@ class Scripted:
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
 
     def client(self) -> RegistryClient:
-        return RegistryClient(Registry(url=self.host, insecure=True))
+        clock = Clock(sleep=self.waits.append, now=lambda: self.now)
+        return RegistryClient(Registry(url=self.host, insecure=True), clock=clock)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -418,33 +422,40 @@ def test_transient_failures_are_retried(scripted: type[Scripted]) -> None:
     with server.client() as client:
         client.ping()
     assert len(server.paths) == 3
+    assert server.waits == [0.25, 0.5]
 
 
 def test_retry_after_is_honoured(scripted: type[Scripted]) -> None:
     server = scripted((429, {"Retry-After": "1"}, b""), OK)
-    started = time.monotonic()
     with server.client() as client:
         client.ping()
-    assert time.monotonic() - started >= 0.9
+    assert server.waits == [1.0]
+    assert len(server.paths) == 2
+
+
+def test_retry_after_as_a_date_is_honoured(scripted: type[Scripted]) -> None:
+    date = "Tue, 14 Nov 2023 22:13:22 GMT"  # two seconds after the clients' clock
+    server = scripted((503, {"Retry-After": date}, b""), OK)
+    with server.client() as client:
+        client.ping()
+    assert server.waits == [2.0]
     assert len(server.paths) == 2
 
 
 def test_a_long_retry_after_is_not_waited_for(scripted: type[Scripted]) -> None:
     server = scripted((429, {"Retry-After": "600"}, b""))
-    started = time.monotonic()
     with server.client() as client, pytest.raises(ExternalFailure, match="rate limiting"):
         client.ping()
-    assert time.monotonic() - started < 1
+    assert server.waits == []
     assert len(server.paths) == 1
 
 
 def test_server_errors_are_bounded(scripted: type[Scripted]) -> None:
     body = json.dumps({"errors": [{"code": "UNAVAILABLE", "message": "down"}]}).encode()
     server = scripted((503, {"Content-Type": "application/json"}, body))
-    started = time.monotonic()
     with server.client() as client, pytest.raises(ExternalFailure) as caught:
         client.tags("team/app")
-    assert time.monotonic() - started < 3
+    assert server.waits == [0.25, 0.5]
     assert len(server.paths) == 3
     assert str(caught.value) == (
         f"registry {server.host} failed on the tags of team/app (503 Service Unavailable) "

@@ -4,21 +4,71 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Collection, Iterable
+from typing import IO, Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
+from rich.text import Text
 
 from pipeline_kit.model.constraints import Violation
 from pipeline_kit.model.items import Service, State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
+from pipeline_kit.report.results import Report
+from pipeline_kit.report.summary import rows as stage_rows
+from pipeline_kit.report.summary import title as report_title
 
 NOT_DEPLOYED = "runtime: none: pipeline-kit records the state; nothing is deployed by pipeline-kit"
 
-console = Console(highlight=False, soft_wrap=True)
-notes = Console(stderr=True, highlight=False, soft_wrap=True)
+# The width of a console that writes to a log or a pipe: in effect unlimited, so a table is
+# as wide as its widest row (tables do not expand to the console's width).
+LOG_WIDTH = 100_000
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # not a file, or closed
+        return False
+
+
+class LogConsole(Console):
+    """A console with the terminal's width on a terminal, and unlimited width elsewhere.
+
+    In a CI log (Jenkins, GitHub Actions) or a pipe there is no terminal to fit: rich would
+    assume 80 columns (or ``COLUMNS``) and squeeze tables into them, cutting addresses,
+    images and names. Here a table keeps its natural width and every value reads in full.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if _is_tty(self.file) else ConsoleDimensions(LOG_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self.width, self.height = new_size
+
+
+console = LogConsole(highlight=False, soft_wrap=True)
+notes = LogConsole(stderr=True, highlight=False, soft_wrap=True)
+
+
+def new_table(title: str, *columns: str, right: Collection[str] = ()) -> Table:
+    """A table whose cells fold a value too long for a narrow terminal onto more lines.
+
+    No value is cut (``…``); only a header may be, to keep it on one line. Columns named
+    in ``right`` are right-aligned (counts, durations).
+    """
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(
+            Text(name, overflow="ellipsis", no_wrap=True),
+            justify="right" if name in right else "left",
+            overflow="fold",
+        )
+    return table
 
 
 def emit_json(data: Any) -> None:
@@ -65,21 +115,13 @@ def service_json(service: Service, policy: Policy) -> dict[str, Any]:
 
 
 def services_table(services: Iterable[Service], policy: Policy) -> None:
-    table = Table(title="services")
-    table.add_column("service")
-    table.add_column("image")
-    table.add_column("stacks", justify="right")
-    for stage in policy.stages:
-        table.add_column(stage)
-    extra = 0
     rows = list(services)
+    height = max([len(policy.stages), *(svc.height for svc in rows)])
+    stages = [policy.stage_name(p) for p in range(height)]
+    table = new_table("services", "service", "image", "stacks", *stages, right=("stacks",))
     for svc in rows:
-        extra = max(extra, svc.height - len(policy.stages))
-    for pos in range(extra):
-        table.add_column(policy.stage_name(len(policy.stages) + pos))
-    for svc in rows:
-        stages = stage_of(svc, policy)
-        cells = [stages.get(policy.stage_name(p), "-") for p in range(len(policy.stages) + extra)]
+        versions = stage_of(svc, policy)
+        cells = [versions.get(stage, "-") for stage in stages]
         table.add_row(svc.name, svc.image, str(len(svc.stacks)), *cells)
     console.print(table)
 
@@ -99,9 +141,7 @@ def stacks_json(services: Iterable[Service], policy: Policy) -> list[dict[str, A
 
 
 def stacks_table(rows: list[dict[str, Any]]) -> None:
-    table = Table(title="stacks")
-    for column in ("service", "stack", "host", "height", "versions (stage=version)"):
-        table.add_column(column)
+    table = new_table("stacks", "service", "stack", "host", "height", "versions (stage=version)")
     for r in rows:
         versions = " ".join(f"{stage}={v}" for stage, v in r["versions"].items())
         table.add_row(r["service"], str(r["index"]), r["host"], str(r["height"]), versions)
@@ -109,19 +149,10 @@ def stacks_table(rows: list[dict[str, Any]]) -> None:
 
 
 def containers_table(services: Iterable[Service], policy: Policy) -> None:
-    table = Table(title="containers")
-    for column in (
-        "service",
-        "stack",
-        "host",
-        "position",
-        "stage",
-        "version",
-        "id",
-        "address",
-        "since",
-    ):
-        table.add_column(column)
+    table = new_table(
+        "containers",
+        *("service", "stack", "host", "position", "stage", "version", "id", "address", "since"),
+    )
     for svc in services:
         for stack in svc.stacks:
             for pos, c in enumerate(stack.containers):
@@ -183,9 +214,7 @@ def endpoints_json(
 
 
 def endpoints_table(rows: list[dict[str, Any]]) -> None:
-    table = Table(title="endpoints")
-    for column in ("endpoint", "service", "port", "stage", "weights", "tree"):
-        table.add_column(column)
+    table = new_table("endpoints", "endpoint", "service", "port", "stage", "weights", "tree")
     for r in rows:
         tree = ", ".join(f"{e['parent']} → {e['child']}@{e['stage']}" for e in r["tree"]) or "-"
         shares = ", ".join(f"{v} {w}%" for v, w in r["weights"].items()) or "-"
@@ -194,9 +223,7 @@ def endpoints_table(rows: list[dict[str, Any]]) -> None:
 
 
 def history_table(entries: list[dict[str, Any]]) -> None:
-    table = Table(title="history")
-    for column in ("#", "when", "who", "action", "arguments", "after"):
-        table.add_column(column)
+    table = new_table("history", "#", "when", "who", "action", "arguments", "after")
     for h in entries:
         args = " ".join(f"{k}={v}" for k, v in sorted(h["args"].items()) if v is not None)
         after = "; ".join(
@@ -205,6 +232,27 @@ def history_table(entries: list[dict[str, Any]]) -> None:
             for svc, c in sorted(h["changes"].items())
         )
         table.add_row(str(h["id"]), h["at"][:19], h["actor"], h["action"], args, after)
+    console.print(table)
+
+
+def stage_table(report: Report) -> None:
+    """The per-stage summary every reporting command ends with."""
+    verdict = "passed" if report.ok else "failed"
+    table = new_table(
+        f"{report_title(report)}: {verdict}",
+        *("stage", "version", "checks", "passed", "failed", "seconds", "result"),
+        right=("checks", "passed", "failed", "seconds"),
+    )
+    for row in stage_rows(report):
+        table.add_row(
+            row.stage or "-",
+            row.version or "-",
+            str(row.checks),
+            str(row.passed),
+            str(row.failed),
+            f"{row.seconds:.2f}",
+            row.verdict,
+        )
     console.print(table)
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import re
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 from urllib.parse import quote, urlsplit
@@ -13,6 +12,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 import pipeline_kit
+from pipeline_kit import http_retry
 from pipeline_kit.github.wire import (
     GitHubError,
     check_choice,
@@ -20,16 +20,13 @@ from pipeline_kit.github.wire import (
     clip_bytes,
     id_of,
     json_of,
-    may_resend,
     one_line,
     permissions,
-    retry_wait,
 )
+from pipeline_kit.http_retry import SYSTEM_CLOCK, Clock
 from pipeline_kit.model.errors import InvalidInput
 
 __all__ = ["DEFAULT_API_URL", "Annotation", "GitHub", "GitHubError"]
-
-log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -98,7 +95,11 @@ class _Bearer(requests.auth.AuthBase):
 
 
 class GitHub:
-    """One repository's GitHub REST API, with bounded retries on rate limits and 5xx."""
+    """One repository's GitHub REST API, with bounded retries on rate limits and 5xx.
+
+    Requests are retried as ``pipeline_kit.http_retry.GITHUB`` says, within ``attempts``
+    and ``max_wait`` seconds of waiting in all, waiting with ``clock``.
+    """
 
     def __init__(
         self,
@@ -106,10 +107,10 @@ class GitHub:
         token: str,
         repository: str,
         *,
-        attempts: int = 4,
-        max_wait: float = 30.0,
+        attempts: int = http_retry.GITHUB.attempts,
+        max_wait: float = http_retry.GITHUB.max_wait,
         timeout: float = 10.0,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         token = token.strip()
         if not _TOKEN.fullmatch(token):
@@ -127,8 +128,8 @@ class GitHub:
         self.api_url = url.geturl().rstrip("/")
         self.repository = repository
         self._token = token
-        self._attempts, self._max_wait, self._timeout = attempts, max_wait, timeout
-        self._sleep = sleep
+        self._policy = dataclasses.replace(http_retry.GITHUB, attempts=attempts, max_wait=max_wait)
+        self._timeout, self._clock = timeout, clock
         self._session = requests.Session()
         self._session.auth = _Bearer(token)
         version = getattr(pipeline_kit, "__version__", "0")
@@ -137,13 +138,14 @@ class GitHub:
         self._session.headers["User-Agent"] = f"pipeline-kit/{version}"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> GitHub | None:
+    def from_env(cls, environ: Mapping[str, str], clock: Clock = SYSTEM_CLOCK) -> GitHub | None:
         """From GITHUB_TOKEN (or GH_TOKEN), GITHUB_REPOSITORY, GITHUB_API_URL; None if unset."""
         token = (environ.get("GITHUB_TOKEN") or environ.get("GH_TOKEN") or "").strip()
         repository = environ.get("GITHUB_REPOSITORY", "").strip()
         if not token or not repository:
             return None
-        return cls(environ.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL, token, repository)
+        api_url = environ.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL
+        return cls(api_url, token, repository, clock=clock)
 
     def __repr__(self) -> str:
         return f"GitHub(api_url={self.api_url!r}, repository={self.repository!r}, token='***')"
@@ -300,43 +302,43 @@ class GitHub:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
     ) -> requests.Response:
-        """Send, retrying within ``attempts`` and ``max_wait``.
+        """Send, resending as the shared retry policy says (``pipeline_kit.http_retry``).
 
         POSTs are not idempotent, yet are resent on 5xx and rate-limit answers: GitHub did not
         act on those (its own retry guidance, as Octokit's retry plugin does). A POST whose
         connection failed is resent only when it was never made, never after a read timeout.
         """
         what = f"{method} {self._show(template)}"
-        waited = 0.0
-        for attempt in range(1, self._attempts + 1):
-            try:
-                response = self._session.request(
-                    method, url, params=params, json=json, timeout=self._timeout
-                )
-            except requests.RequestException as exc:
-                reason = one_line(self._redact(f"GitHub unreachable on {what}: {exc!r}"))
-                if not may_resend(method, exc) or attempt == self._attempts:
-                    raise GitHubError(reason) from None
-                wait = float(2 ** (attempt - 1))
-            else:
-                if response.status_code < 400:
-                    return response
-                asked = retry_wait(response, attempt)
-                if asked is None or attempt == self._attempts:
-                    raise self._refusal(what, response, attempt)
-                wait, reason = asked, f"GitHub answered {what} with {response.status_code}"
-            if wait > self._max_wait - waited:
-                left = max(self._max_wait - waited, 0.0)
-                raise GitHubError(
-                    f"{reason}; gave up rather than wait {wait:.0f}s, more than the {left:.0f}s"
-                    f" left of max_wait ({self._max_wait:.0f}s)"
-                )
-            log.info("%s; retrying in %.1fs", reason, wait)
-            self._sleep(wait)
-            waited += wait
-        raise AssertionError("unreachable")  # pragma: no cover
+        outcome = http_retry.send(
+            lambda: self._session.request(
+                method, url, params=params, json=json, timeout=self._timeout
+            ),
+            method=method,
+            policy=self._policy,
+            clock=self._clock,
+            what=what,
+        )
+        result = outcome.result
+        if isinstance(result, requests.Response) and result.status_code < 400:
+            return result
+        if isinstance(result, requests.Response):
+            reason = f"GitHub answered {what} with {result.status_code}"
+        else:
+            reason = one_line(self._redact(f"GitHub unreachable on {what}: {result!r}"))
+        if outcome.declined is not None:
+            budget = self._policy.max_wait
+            left = max(budget - outcome.waited, 0.0)
+            raise GitHubError(
+                f"{reason}; gave up rather than wait {outcome.declined:.0f}s, more than the "
+                f"{left:.0f}s left of max_wait ({budget:.0f}s)"
+            )
+        if isinstance(result, requests.Response):
+            raise self._refusal(what, result, outcome)
+        raise GitHubError(reason) from None
 
-    def _refusal(self, what: str, response: requests.Response, attempts: int) -> GitHubError:
+    def _refusal(
+        self, what: str, response: requests.Response, outcome: http_retry.Outcome
+    ) -> GitHubError:
         """The error for a 4xx or 5xx answer, in one line, naming a missing permission."""
         status = response.status_code
         if status == 401:
@@ -353,9 +355,9 @@ class GitHub:
         if any(details):
             message += ": " + "; ".join(str(detail) for detail in details if detail)
         message = one_line(self._redact(message), 240)
-        if retry_wait(response, attempts) is not None:
+        if outcome.retryable:
             verb = "failed" if status >= 500 else "still refuses"
-            text = f"GitHub {verb} {what} after {attempts} attempts: {status} {message}"
+            text = f"GitHub {verb} {what} after {outcome.attempts} attempts: {status} {message}"
             return GitHubError(text, status=status)
         header = response.headers.get("X-Accepted-GitHub-Permissions", "") if status == 403 else ""
         permission = permissions(self._redact(one_line(header, 200)))

@@ -1,16 +1,12 @@
-"""The wire details of the GitHub client: its error, retry waits, limits and small parsers."""
+"""The wire details of the GitHub client: its error, limits and small parsers."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import requests
-from urllib3.exceptions import NewConnectionError
 
 from pipeline_kit.model.errors import ExternalFailure, InvalidInput
-
-SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without retry-after, wait at least one minute
 
 
 class GitHubError(ExternalFailure):
@@ -65,34 +61,3 @@ def id_of(data: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise GitHubError("GitHub answered without an id")
     return value
-
-
-def may_resend(method: str, exc: requests.RequestException) -> bool:
-    """A GET or PATCH is safe to resend; a POST only when its connection was never made."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return False
-    if method in ("GET", "PATCH"):
-        return True
-    return isinstance(
-        getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError
-    )
-
-
-def retry_wait(response: requests.Response, attempt: int) -> float | None:
-    """Seconds to wait before resending, or None when it must not be resent."""
-    status, headers = response.status_code, response.headers
-    if status >= 500:
-        return float(2 ** (attempt - 1))  # short exponential backoff
-    if status not in (403, 429):
-        return None
-    retry_after = headers.get("Retry-After", "").strip()
-    if retry_after:  # a secondary rate limit; GitHub sends seconds
-        return float(retry_after) if retry_after.isdigit() else SECONDARY_LIMIT_WAIT
-    reset = headers.get("x-ratelimit-reset", "")
-    if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
-        return max(int(reset) - time.time(), 0.0) + 1.0  # the primary limit: past its reset
-    if status == 429 or "rate limit" in response.text.lower():
-        return SECONDARY_LIMIT_WAIT
-    return None

@@ -263,9 +263,11 @@ class HAProxy:
         except FileNotFoundError:
             return None
 
-    def apply(self, text: str) -> bool:
-        """Validate, write and start or reload; False if it already runs ``text``."""
-        self.validate(text)
+    def apply(self, text: str, validated: bool = False) -> bool:
+        """Validate (unless ``validated`` already), write and start or reload; False if it
+        already runs ``text``."""
+        if not validated:
+            self.validate(text)
         previous, before = self.current(), self._answer()
         if before is not None and text == previous:
             return False

@@ -2,53 +2,25 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pipeline_kit.config import Settings, render_default
 from pipeline_kit.model.actions import Context
 from pipeline_kit.model.constraints import Violation, check_state
 from pipeline_kit.model.errors import ConstraintFailed, InvalidInput
 from pipeline_kit.model.items import State
-from pipeline_kit.model.plan import Plan
-from pipeline_kit.store.database import Scope, Store, resolve_url
-
-Build = Callable[[State, Context], Plan]
-Observe = Callable[[Any, float, "BaseException | None"], None]
-
-
-def actor(environ: Mapping[str, str] | None = None) -> str:
-    """Who acts: ``$GITHUB_ACTOR``, ``$BUILD_USER_ID`` (Jenkins), ``$USER``, else the login."""
-    env = os.environ if environ is None else environ
-    for key in ("GITHUB_ACTOR", "BUILD_USER_ID", "USER"):
-        if env.get(key):
-            return env[key][:200]
-    try:
-        return getpass.getuser()[:200]
-    except (OSError, KeyError):
-        return "unknown"
+from pipeline_kit.pipeline import rollout
+from pipeline_kit.pipeline.rollout import Build, Outcome
+from pipeline_kit.pipeline.unit import Unit
+from pipeline_kit.store.database import Scope, Store
 
 
 def open_store(settings: Settings) -> Store:
-    return Store(resolve_url(settings.database, settings.home), settings.lock_timeout)
+    return Unit(settings).store
 
 
 def context(settings: Settings) -> Context:
-    return Context(settings.policy, datetime.now(UTC), actor())
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A plan and whether it was applied."""
-
-    plan: Plan
-    applied: bool
-    notes: tuple[str, ...] = ()
+    return Unit(settings).context()
 
 
 def execute(
@@ -56,49 +28,16 @@ def execute(
     scope: Scope,
     build: Build,
     dry_run: bool = False,
-    observe: Observe | None = None,
-    canary: int | None = None,
+    unit: Unit | None = None,
 ) -> Outcome:
-    """Plan under the lock, refuse on any violation, else apply in the same transaction.
+    """Plan under the lock, refuse on any violation, else apply it through the rollout.
 
-    With the Docker runtime, ``observe`` hears of each container's health check.
+    With ``dry_run`` only plan, on a read-only snapshot (violations are in the plan).
     """
-    if canary is not None and not (settings.lb.enabled and settings.runtime.kind == "docker"):
-        raise InvalidInput(
-            '--canary needs containers behind HAProxy: runtime = "docker" and [lb] enabled = true'
-        )
-    store = open_store(settings)
-    try:
-        if settings.runtime.kind == "docker" and not dry_run:
-            from pipeline_kit.pipeline.apply import apply_with_runtime
-
-            notes: list[str] = []
-            applied = apply_with_runtime(
-                settings,
-                store,
-                scope,
-                build,
-                lambda: context(settings),
-                notes.append,
-                observe,
-                canary,
-            )
-            return Outcome(applied, applied=canary is None, notes=tuple(notes))
-        if dry_run:
-            with store.read() as session:
-                plan = build(session.load(scope), context(settings))
-            return Outcome(plan, applied=False)
-        with store.write(
-            scope, what=f"change to {', '.join(sorted(scope.services)) or 'state'}"
-        ) as session:
-            ctx = context(settings)
-            plan = build(session.load(scope), ctx)
-            if plan.violations:
-                raise ConstraintFailed(plan.violations)
-            session.apply(plan, settings.policy, ctx.actor, ctx.now)
-        return Outcome(plan, applied=True)
-    finally:
-        store.dispose()
+    if unit is not None:
+        return rollout.apply(unit.rig(), scope, build, dry_run)
+    with Unit(settings) as own:
+        return rollout.apply(own.rig(), scope, build, dry_run)
 
 
 def init(settings: Settings, cwd: Path) -> list[str]:
@@ -131,16 +70,15 @@ def load_state(settings: Settings, services: list[str] | None = None) -> State:
         store.dispose()
 
 
-def canaries(settings: Settings) -> dict[tuple[str, int], tuple[str, int]]:
-    """(service, position) → (incoming version, percent) of every running canary."""
-    from pipeline_kit.pipeline.canary import describe
+def endpoints_view(
+    settings: Settings,
+) -> tuple[State, dict[tuple[str, int], tuple[str, int]]]:
+    """The whole state and, per (service, position), the running canary's version and share."""
+    from pipeline_kit.pipeline.routing import running_canaries
+    from pipeline_kit.store import journal
 
-    store = open_store(settings)
-    try:
-        with store.read("canaries") as session:
-            return describe(session)
-    finally:
-        store.dispose()
+    with Unit(settings) as unit, unit.store.read("endpoints") as session:
+        return session.load_all(), running_canaries(journal.entries(session))
 
 
 def check(settings: Settings) -> tuple[State, list[Violation]]:

@@ -1,24 +1,23 @@
 """Promotions that report: every check of a promote becomes a result, whatever the outcome.
 
-The plan is computed and checked once read-only (its violations are the report's constraint
-results, and a refusal changes nothing), then applied through ``manage.execute``, which
-plans again under the lock. Health checks of the containers it starts are results too.
+The plan is made once, under the lock (a refusal is reported from that very plan and changes
+nothing); the health check of every container it starts is a result too.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from pipeline_kit.config import Settings
+from pipeline_kit.config_types import Settings
 from pipeline_kit.model.errors import ConstraintFailed, PipelineKitError
+from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
-from pipeline_kit.pipeline.manage import Build, Outcome, execute
+from pipeline_kit.pipeline import rollout
+from pipeline_kit.pipeline.rollout import Build, Flight, Outcome
+from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.report.results import Report, Result, affected_stages, constraint_results
 from pipeline_kit.store.database import Scope
 
@@ -30,6 +29,7 @@ class Run:
     report: Report
     outcome: Outcome | None = None
     error: PipelineKitError | None = None
+    state: State | None = None  # the part of the state the command read (for feedback)
 
 
 class HealthLog:
@@ -64,54 +64,38 @@ def versions_after(plan: Plan, service: str, settings: Settings) -> dict[str, st
     return {settings.policy.stage_name(p): c.version for p, c in enumerate(stack.containers)}
 
 
-def revision_of(settings: Settings, image: str | None, version: str, repo: Path) -> str | None:
-    """The commit a version was built from: the image's revision label, else its git tag."""
-    from pipeline_kit.scm.git import commit_of_version
+@dataclass(frozen=True)
+class _Ask:
+    """What a promotion was asked, for its report."""
 
-    if image is not None and settings.registry is not None:
-        from pipeline_kit.registry import RegistryClient, docker_tag, split_image
-        from pipeline_kit.runtime.placement import image_of
-
-        reference = image_of(settings, image, version)
-        repository = split_image(reference.rsplit(":", 1)[0])[1]
-        try:
-            with RegistryClient(settings.registry) as registry:
-                labels = registry.labels(repository, docker_tag(version))
-        except PipelineKitError:
-            labels = {}
-        revision = labels.get("org.opencontainers.image.revision", "")
-        if len(revision) == 40 and all(ch in "0123456789abcdef" for ch in revision):
-            return revision
-    return commit_of_version(repo, version, settings.release.tag_pattern)
+    command: str
+    service: str
+    commit: str | None
+    before: tuple[Result, ...]
 
 
-def feedback_lookups(
-    settings: Settings, service: str | None, repo: Path, public_host: str
-) -> tuple[Callable[[str], str | None], Callable[[str], str | None]]:
-    """For one service's feedback, reading the state once: version → the commit it was built
-    from (each version looked up once), and stage → the URL of its endpoint there."""
-    from pipeline_kit.pipeline.manage import load_state
-
-    state = load_state(settings, [service]) if service else None
-    svc = state.services.get(service) if state and service else None
-    image = svc.image if svc is not None else settings.release.image
-    ports: dict[str, int] = {}
-    for endpoint in sorted(state.endpoints.values() if state else (), key=lambda e: e.name):
-        if endpoint.service == service:
-            ports.setdefault(settings.policy.stage_name(endpoint.position), endpoint.port)
-
-    @functools.cache
-    def revision(version: str) -> str | None:
-        return revision_of(settings, image, version, repo) if service else None
-
-    def url(stage: str) -> str | None:
-        return f"http://{public_host}:{ports[stage]}" if stage in ports else None
-
-    return revision, url
+def _report(
+    settings: Settings, ask: _Ask, plan: Plan, applied: bool, extra: list[Result], error: str | None
+) -> Report:
+    target = str(plan.args.get("to") or settings.policy.stages[-1])
+    stages = affected_stages(plan, settings.policy) or [target]
+    checks = constraint_results(plan.violations, settings.policy, stages, target)
+    return Report(
+        ask.command,
+        settings.policy.stages,
+        (*ask.before, *checks, *extra),
+        ask.service,
+        str(plan.args.get("version") or ""),
+        ask.commit,
+        target,
+        applied,
+        error,
+        versions_after(plan, ask.service, settings),
+    )
 
 
 def promote_run(
-    settings: Settings,
+    unit: Unit,
     command: str,
     service: str,
     build: Build,
@@ -119,99 +103,99 @@ def promote_run(
     commit: str | None = None,
     before: list[Result] | None = None,
     canary: int | None = None,
+    snapshot: State | None = None,
 ) -> Run:
-    """Plan and check ``build``; apply it unless refused or ``dry_run``; report every check."""
-    scope = Scope(frozenset({service}))
-    began = time.monotonic()
-    checked = execute(settings, scope, build, dry_run=True)
-    plan, elapsed = checked.plan, time.monotonic() - began
-    target = str(plan.args.get("to") or settings.policy.stages[-1])
-    version = str(plan.args.get("version") or "")
-    stages = affected_stages(plan, settings.policy) or [target]
-    results = list(before or [])
-    verdict = "refused" if plan.violations else "planned"
-    results.append(Result(target, "plan", f"{plan.action} {service}", "passed", verdict, elapsed))
+    """Plan ``build`` under the lock and apply it unless refused or ``dry_run``; report it all.
 
-    def report(found: Plan, applied: bool, extra: list[Result], error: str | None) -> Report:
-        checks = constraint_results(found.violations, settings.policy, stages, target)
-        return Report(
-            command,
-            settings.policy.stages,
-            (*results, *checks, *extra),
-            service,
-            version,
-            commit,
-            target,
-            applied,
-            error,
-            versions_after(found, service, settings),
-        )
-
-    if plan.violations:
-        error = ConstraintFailed(plan.violations, f"{command} {service} {version} refused")
-        return Run(report(plan, False, [], str(error)), checked, error)
-    if dry_run:
-        return Run(report(plan, False, [], None), checked)
+    A dry run plans on ``snapshot`` when given (a state the command has read already).
+    """
+    settings = unit.settings
     health = HealthLog(settings)
+    flight = Flight(Scope(frozenset({service})), build, canary, snapshot)
     began = time.monotonic()
     try:
-        outcome = execute(settings, scope, build, observe=health, canary=canary)
-    except ConstraintFailed as exc:  # the state moved between the check and the lock
-        refused = Plan(plan.action, plan.args, plan.before, plan.before, (), exc.violations)
-        return Run(report(refused, False, health.results, str(exc)), None, exc)
+        outcome = rollout.apply_flight(unit.rig(observe=health), flight, dry_run)
     except PipelineKitError as exc:
-        failed = Result(target, "apply", f"{plan.action} {service}", "error", str(exc))
-        unchanged = Plan(plan.action, plan.args, plan.before, plan.before)
-        return Run(report(unchanged, False, [*health.results, failed], str(exc)), None, exc)
+        if flight.plan is None:
+            raise
+        return _ended(
+            settings, flight, _ask(settings, command, service, commit, before, flight), exc, health
+        )
+    plan = flight.need_plan()
+    ask = _ask(settings, command, service, commit, before, flight)
+    if plan.violations or dry_run:
+        return _ended(settings, flight, ask, None, health)
+    target = str(plan.args.get("to") or settings.policy.stages[-1])
     what = f"{len(outcome.plan.operations)} container operation(s)"
     if canary is not None:
-        incoming = versions_after(plan, service, settings).get(target, version)
+        incoming = versions_after(plan, service, settings).get(target, "")
         what = f"canary: {canary}% of {target}'s traffic to {incoming}, nothing committed yet"
-    applied = Result(
-        target, "apply", f"{plan.action} {service}", "passed", what, time.monotonic() - began
-    )
+    seconds = time.monotonic() - began
+    applied = Result(target, "apply", f"{plan.action} {service}", "passed", what, seconds)
     final = outcome.plan if canary is None else plan
-    return Run(report(final, canary is None, [*health.results, applied], None), outcome)
+    report = _report(settings, ask, final, canary is None, [*health.results, applied], None)
+    return Run(report, outcome, None, final.after)
 
 
-def canary_continue(settings: Settings, service: str) -> Run:
+def _ask(
+    settings: Settings,
+    command: str,
+    service: str,
+    commit: str | None,
+    before: list[Result] | None,
+    flight: Flight,
+) -> _Ask:
+    """What was asked, with the plan's own result first."""
+    plan = flight.need_plan()
+    target = str(plan.args.get("to") or settings.policy.stages[-1])
+    seconds = flight.seconds.get("plan", flight.seconds.get("preview", 0.0))
+    verdict = "refused" if plan.violations else "planned"
+    planned = Result(target, "plan", f"{plan.action} {service}", "passed", verdict, seconds)
+    return _Ask(command, service, commit, (*(before or []), planned))
+
+
+def _ended(
+    settings: Settings, flight: Flight, ask: _Ask, error: PipelineKitError | None, health: HealthLog
+) -> Run:
+    """A promotion refused, only planned, or failed while applying: nothing changed."""
+    plan = flight.need_plan()
+    if plan.violations:
+        version = str(plan.args.get("version") or "")
+        refused = ConstraintFailed(
+            plan.violations, f"{ask.command} {ask.service} {version} refused"
+        )
+        report = _report(settings, ask, plan, False, [], str(refused))
+        return Run(report, Outcome(plan, False), refused, plan.before)
+    if error is None:  # a dry run
+        return Run(
+            _report(settings, ask, plan, False, [], None), Outcome(plan, False), None, plan.after
+        )
+    target = str(plan.args.get("to") or settings.policy.stages[-1])
+    failed = Result(target, "apply", f"{plan.action} {ask.service}", "error", str(error))
+    unchanged = Plan(plan.action, plan.args, plan.before, plan.before)
+    report = _report(settings, ask, unchanged, False, [*health.results, failed], str(error))
+    return Run(report, None, error, plan.before)
+
+
+def canary_continue(unit: Unit, service: str) -> Run:
     """``promote SERVICE --continue``: complete the canary of ``service``."""
-    from pipeline_kit.model.actions import promote
-    from pipeline_kit.pipeline import canary
-    from pipeline_kit.pipeline.manage import context, open_store
-
-    def build(state: Any, ctx: Any, args: dict[str, Any]) -> Plan:
-        return promote(state, ctx, args["service"], args["to"], args["version"])
-
-    store = open_store(settings)
     began = time.monotonic()
-    try:
-        plan = canary.finish(settings, store, build, lambda: context(settings), service)
-    finally:
-        store.dispose()
+    outcome = rollout.resume(unit.rig(), service)
+    plan = outcome.plan
     target, version = str(plan.args["to"]), str(plan.args["version"])
-    stages = affected_stages(plan, settings.policy) or [target]
     done = Result(target, "apply", f"continue the canary of {service}", "passed",
                   f"all of {target}'s traffic to {version}", time.monotonic() - began)  # fmt: skip
-    checks = constraint_results(plan.violations, settings.policy, stages, target)
-    report = Report("promote", settings.policy.stages, (done, *checks), service, version,
-                    None, target, True, None, versions_after(plan, service, settings))  # fmt: skip
-    return Run(report, Outcome(plan, applied=True))
+    ask = _Ask("promote", service, None, ())
+    report = _report(unit.settings, ask, plan, True, [done], None)
+    return Run(report, outcome, None, plan.after)
 
 
-def canary_abort(settings: Settings, service: str) -> str:
+def canary_abort(unit: Unit, service: str) -> str:
     """``promote SERVICE --abort``: the stage back to its version; the incoming one's version."""
-    from pipeline_kit.pipeline import canary
-    from pipeline_kit.pipeline.manage import open_store
-
-    store = open_store(settings)
-    try:
-        return canary.abort(settings, store, service)
-    finally:
-        store.dispose()
+    return rollout.abort(unit.rig(), service) or "?"
 
 
-def promote_build(service: str, to: str, version: str | None) -> Callable[..., Plan]:
+def promote_build(service: str, to: str, version: str | None) -> Build:
     """The ``promote`` model action as a plan builder."""
     from pipeline_kit.model.actions import promote
 

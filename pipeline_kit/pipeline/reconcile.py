@@ -6,19 +6,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from pipeline_kit.config import Settings
+from pipeline_kit.config_types import Settings
+from pipeline_kit.lb.render import edges
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
-from pipeline_kit.pipeline import routing
-from pipeline_kit.pipeline.apply import recover, run_parallel, start_jobs, with_addresses
+from pipeline_kit.model.plan import Plan
+from pipeline_kit.pipeline.rollout import sequences
+from pipeline_kit.pipeline.rollout.docker import launch_of, run_parallel
+from pipeline_kit.pipeline.rollout.flight import Flight, Rig, Step, run
+from pipeline_kit.pipeline.rollout.steps import with_addresses
+from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.report.results import Result
 from pipeline_kit.runtime import containers as rt
-from pipeline_kit.runtime.engine import Engines
 from pipeline_kit.runtime.placement import Ports, port_of, spec_of
 from pipeline_kit.store import journal
-from pipeline_kit.store.database import Scope, Store
-
-Report = Callable[[str], None]
+from pipeline_kit.store.database import Scope
 
 
 @dataclass(frozen=True)
@@ -64,29 +66,31 @@ def wanted(state: State) -> list[Wanted]:
     ]
 
 
-def _in_flight(store: Store, services: frozenset[str] | None) -> set[str]:
+def _in_flight(unit: Unit, services: frozenset[str] | None) -> set[str]:
     """Ids of containers that a live apply is starting or stopping: not drift."""
     now = datetime.now(UTC)
-    with store.read("journal") as session:
+    with unit.store.read("journal") as session:
         live = [e for e in journal.entries(session, services) if e.alive(now)]
     return {p.id for e in live for p in (*e.starts, *e.stops)}
 
 
-def _load(store: Store, services: list[str] | None) -> State:
-    with store.read() as session:
-        state = session.load_all()
+def _load(unit: Unit, services: list[str] | None) -> tuple[State, State]:
+    """The whole state, and the part of it to look at (all of it, or some services)."""
+    with unit.store.read() as session:
+        whole = session.load_all()
     if services is None:
-        return state
-    unknown = sorted(set(services) - set(state.services))
+        return whole, whole
+    unknown = sorted(set(services) - set(whole.services))
     if unknown:
         raise InvalidInput(f"unknown service {unknown[0]!r}: see 'pipeline-kit show services'")
-    return replace(state, services={n: state.services[n] for n in services})
+    return whole, replace(whole, services={n: whole.services[n] for n in services})
 
 
-def survey(settings: Settings, store: Store, engines: Engines, state: State) -> Survey:
+def survey(unit: Unit, state: State) -> Survey:
     """Compare every wanted container with what its host runs."""
+    settings, engines = unit.settings, unit.engines
     names = frozenset(state.services)
-    skip = _in_flight(store, names)
+    skip = _in_flight(unit, names)
     hosts = sorted({w.host for w in wanted(state)} | {h.name for h in settings.runtime.hosts})
 
     def listing(host: str) -> Callable[[], list[rt.Found]]:
@@ -159,10 +163,9 @@ def _probe(address: str, settings: Settings) -> Callable[[], str | None]:
     return lambda: rt.check_once(address, settings.runtime)
 
 
-def verify(settings: Settings, store: Store, services: list[str] | None) -> Survey:
-    _require_docker(settings)
-    with Engines(settings.runtime) as engines:
-        return survey(settings, store, engines, _load(store, services))
+def verify(unit: Unit, services: list[str] | None) -> Survey:
+    _require_docker(unit.settings)
+    return survey(unit, _load(unit, services)[1])
 
 
 def _require_docker(settings: Settings) -> None:
@@ -172,78 +175,98 @@ def _require_docker(settings: Settings) -> None:
         )
 
 
-def deploy(
-    settings: Settings, store: Store, services: list[str] | None, dry_run: bool, report: Report
-) -> list[Drift]:
-    """Start what is missing (or drifted) and remove labelled containers the state doesn't know.
+@dataclass
+class _Deploy:
+    """Deploy's own steps: survey, clear what drifted, place its replacements, record them."""
 
-    Returns the drift acted on (or, with ``dry_run``, that would be).
-    """
-    _require_docker(settings)
-    with Engines(settings.runtime) as engines:
-        if not dry_run:
-            for note in recover(store, engines, frozenset(services) if services else None):
-                report(note)
-        state = _load(store, services)
-        found = survey(settings, store, engines, state).drift
-        if dry_run:
-            return found
-        if not found:
-            _route(settings, store)
-            return found
-        by_name = {rt.container_name(w.service, w.stack, w.id): w for w in wanted(state)}
-        replace_ = [by_name[d.container] for d in found if d.kind != "unknown"]
-        for w in replace_:
+    unit: Unit
+    services: list[str] | None
+    whole: State = field(default_factory=State)
+    state: State = field(default_factory=State)
+    drift: list[Drift] = field(default_factory=list)
+
+    def survey(self, rig: Rig, flight: Flight) -> None:
+        self.whole, self.state = _load(self.unit, self.services)
+        self.drift = survey(self.unit, self.state).drift
+        flight.plan = Plan("deploy", {}, self.state, self.state)
+        flight.commit = False
+
+    def clear(self, rig: Rig, flight: Flight) -> None:
+        engines = self.unit.engines
+        for w in self._replaced():
             rt.remove(engines.client(w.host), rt.container_name(w.service, w.stack, w.id))
-        ports = Ports(settings.runtime, engines, state)
-        routes = None
-        if routing.enabled(settings):
-            with store.read("routing") as session:
-                edges = routing.upstream_ports(session.load_all(), settings.lb)
-            routes = (settings.lb.bind, edges)
-        specs = [
-            spec_of(
-                settings,
-                ports,
-                state,
-                w.service,
-                w.stack,
-                w.position,
-                w.id,
-                w.version,
-                port_of(w.address),
-                routes,
+
+    def _replaced(self) -> list[Wanted]:
+        by_name = {rt.container_name(w.service, w.stack, w.id): w for w in wanted(self.state)}
+        return [by_name[d.container] for d in self.drift if d.kind != "unknown"]
+
+    def place(self, rig: Rig, flight: Flight) -> None:
+        settings, replaced = self.unit.settings, self._replaced()
+        if not replaced:
+            return
+        ports = Ports(settings.runtime, self.unit.engines, self.state)
+        routes = rig.router.routes(
+            edges(self.whole), [e.port for e in self.whole.endpoints.values()]
+        )
+        flight.launches = [
+            launch_of(
+                spec_of(
+                    settings,
+                    ports,
+                    self.state,
+                    w.service,
+                    w.stack,
+                    w.position,
+                    w.id,
+                    w.version,
+                    port_of(w.address),
+                    routes,
+                )
             )
-            for w in replace_
+            for w in replaced
         ]
-        results = run_parallel(start_jobs(engines, settings, specs))
-        addresses = {
-            s.id: s.address
-            for s, r in zip(specs, results, strict=True)
-            if not isinstance(r, BaseException)
-        }
-        if addresses:
-            _record(store, state, addresses)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
-        _route(settings, store)
-        for d in found:
+
+    def record(self, rig: Rig, flight: Flight) -> None:
+        """Write the addresses of the containers deploy (re)started; nothing else changes."""
+        if not flight.launches:
+            return
+        addresses = {launch.id: launch.address for launch in flight.launches}
+        scope = Scope(frozenset(self.state.services))
+        with self.unit.store.write(scope, "deploy") as session:
+            current = session.load(scope)
+            session.write_state(current, with_addresses(current, addresses))
+
+    def remove_unknown(self, rig: Rig, flight: Flight) -> None:
+        engines = self.unit.engines
+        for d in self.drift:
             if d.kind == "unknown":
                 rt.remove(engines.client(d.host), d.container)
-        return found
 
 
-def _route(settings: Settings, store: Store) -> None:
-    """Behind HAProxy: make it run the config of the whole state (deploy fixes routing too)."""
-    if not routing.enabled(settings):
-        return
-    routing.switch(settings, routing.prepare(settings, *routing.current(settings, store)))
-
-
-def _record(store: Store, state: State, addresses: dict[str, str]) -> None:
-    """Write the addresses of containers deploy (re)started; nothing else changes."""
-    scope = Scope(frozenset(state.services))
-    with store.write(scope, "deploy") as session:
-        current = session.load(scope)
-        session.write_state(current, with_addresses(current, addresses))
+def deploy(unit: Unit, services: list[str] | None, dry_run: bool) -> tuple[list[Drift], list[str]]:
+    """Start what is missing (or drifted) and remove labelled containers the state doesn't know;
+    behind HAProxy, make it route the whole state. The drift acted on (or, with ``dry_run``,
+    that would be) and the recovery notes."""
+    _require_docker(unit.settings)
+    work = _Deploy(unit, services)
+    notes: list[str] = []
+    rig = unit.rig(notes.append)
+    flight = Flight(Scope(frozenset(services or ())))
+    if dry_run:
+        run((Step("survey", work.survey),), rig, flight)
+        return work.drift, notes
+    steps = (
+        sequences.RECOVER,
+        Step("survey", work.survey),
+        Step("clear", work.clear),
+        Step("place", work.place),
+        sequences.START,
+        sequences.HEALTHY,
+        Step("record", work.record, point_of_no_return=True),
+        sequences.VALIDATE_ROUTING,
+        sequences.SWITCH,
+        sequences.DRAIN,
+        Step("remove unknown", work.remove_unknown),
+    )
+    run(steps, rig, flight)
+    return work.drift, notes

@@ -17,14 +17,15 @@ from pipeline_kit.config import Host, Settings
 from pipeline_kit.model.errors import InvalidInput, Refused
 from pipeline_kit.model.items import Service, check_image, same_version
 from pipeline_kit.model.versions import VersionPolicy, in_order, sort_key
-from pipeline_kit.pipeline.manage import load_state
 from pipeline_kit.pipeline.promotion import Run, promote_build, promote_run
+from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.registry import RegistryClient, docker_tag, split_image, version_of_tag
 from pipeline_kit.report.results import Report, Result
 from pipeline_kit.runtime.build import Progress, build_image, push_image
 from pipeline_kit.runtime.engine import Engines
 from pipeline_kit.runtime.placement import image_of
 from pipeline_kit.scm.git import TagInfo, resolve_tag
+from pipeline_kit.store.database import Scope
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def _refused(info: TagInfo, name: str, stage: str, settings: Settings, why: str)
 
 
 def release(
-    settings: Settings,
+    unit: Unit,
     repo: Path,
     tag: str | None,
     to: str | None,
@@ -91,6 +92,7 @@ def release(
     environ: Mapping[str, str] | None = None,
 ) -> Released:
     """Build and push the image of the release tag, then promote it (see module doc)."""
+    settings = unit.settings
     env = os.environ if environ is None else environ
     info = resolve_tag(repo, tag, env, settings.release.tag_pattern)
     name = settings.release.service
@@ -98,7 +100,9 @@ def release(
         raise InvalidInput('set [release] service = "NAME" in pipeline-kit.toml')
     if settings.registry is None:
         raise InvalidInput('set [registry] url = "HOST:PORT" in pipeline-kit.toml to push images')
-    service = load_state(settings, [name]).services.get(name)
+    with unit.store.read("release") as session:
+        known = session.load(Scope(frozenset({name})))
+    service = known.services.get(name)
     image = service.image if service is not None else settings.release.image
     if image is None or (service is None and promote):
         raise InvalidInput(
@@ -116,12 +120,38 @@ def release(
             return Released(
                 info, name, reference, None, False, _refused(info, name, stage, settings, why)
             )
-        check = promote_run(settings, "release", name, build, dry_run=True, commit=info.commit)
+        check = promote_run(
+            unit, "release", name, build, dry_run=True, commit=info.commit, snapshot=known
+        )
         if check.error is not None:
             return Released(info, name, reference, None, False, check)
-    steps: list[Result] = []
+    steps, digest, pushed = _publish(unit, info, reference, stage, repo, env, force, progress)
+    if promote:
+        run = promote_run(unit, "release", name, build, commit=info.commit, before=steps)
+    else:
+        report = Report(
+            "release", settings.policy.stages, tuple(steps), name, info.version, info.commit, stage
+        )
+        run = Run(report, state=known)
+    return Released(info, name, reference, digest, pushed, run)
+
+
+def _publish(
+    unit: Unit,
+    info: TagInfo,
+    reference: str,
+    stage: str,
+    repo: Path,
+    env: Mapping[str, str],
+    force: bool,
+    progress: Progress,
+) -> tuple[list[Result], str, bool]:
+    """Build the image and push it unless the registry has it already: the results, the
+    digest, and whether it was pushed. Releases are immutable unless ``force``."""
+    settings = unit.settings
+    if settings.registry is None:
+        raise InvalidInput('set [registry] url = "HOST:PORT" in pipeline-kit.toml to push images')
     repository = split_image(reference.rsplit(":", 1)[0])[1]
-    registry_tag = docker_tag(info.version)
     labels = {
         "org.opencontainers.image.version": info.version,
         "org.opencontainers.image.revision": info.commit,
@@ -131,45 +161,37 @@ def release(
     args = {**dict(settings.release.build_args), "VERSION": info.version}
     context = (repo / settings.release.context).resolve()
     host = _engine_host(settings, env)
-    builder = Engines(replace(settings.runtime, hosts=(host,)))
-    with RegistryClient(settings.registry) as registry, builder:
-        existing = registry.digest(repository, registry_tag)
-        existing_id = registry.image_id(repository, registry_tag) if existing else None
-        client = builder.client(host.name)
-        began = time.monotonic()
-        image_id = build_image(
-            client, context, settings.release.dockerfile, reference, labels, args, progress
-        )
-        steps.append(
-            Result(stage, "build", reference, "passed", image_id, time.monotonic() - began)
-        )
-        if existing is not None and existing_id == image_id:
-            digest, pushed = existing, False
-            steps.append(
-                Result(
-                    stage, "push", reference, "skipped", f"already in the registry as {existing}"
-                )
+    # The first configured host is one of this command's engines; else one of its own.
+    own = None if settings.runtime.hosts else Engines(replace(settings.runtime, hosts=(host,)))
+    engines = own or unit.engines
+    try:
+        with RegistryClient(settings.registry) as registry:
+            existing = registry.digest(repository, docker_tag(info.version))
+            existing_id = (
+                registry.image_id(repository, docker_tag(info.version)) if existing else None
             )
-        elif existing is not None and not force:
-            raise Refused(
-                f"{reference} is already in the registry with other content ({existing[:19]}…): "
-                "releases are immutable; tag a new version (or --force to overwrite)"
-            )
-        else:
-            auth = settings.registry.auth
+            client = engines.client(host.name)
             began = time.monotonic()
-            digest, pushed = push_image(client, reference, auth, progress), True
-            steps.append(
-                Result(stage, "push", reference, "passed", digest, time.monotonic() - began)
+            built = build_image(
+                client, context, settings.release.dockerfile, reference, labels, args, progress
             )
-    if promote:
-        run = promote_run(settings, "release", name, build, commit=info.commit, before=steps)
-    else:
-        report = Report(
-            "release", settings.policy.stages, tuple(steps), name, info.version, info.commit, stage
-        )
-        run = Run(report)
-    return Released(info, name, reference, digest, pushed, run)
+            steps = [Result(stage, "build", reference, "passed", built, time.monotonic() - began)]
+            if existing is not None and existing_id == built:
+                why = f"already in the registry as {existing}"
+                return [*steps, Result(stage, "push", reference, "skipped", why)], existing, False
+            if existing is not None and not force:
+                raise Refused(
+                    f"{reference} is already in the registry with other content "
+                    f"({existing[:19]}…): releases are immutable; tag a new version "
+                    "(or --force to overwrite)"
+                )
+            began = time.monotonic()
+            digest = push_image(client, reference, settings.registry.auth, progress)
+            pushed = Result(stage, "push", reference, "passed", digest, time.monotonic() - began)
+            return [*steps, pushed], digest, True
+    finally:
+        if own is not None:
+            own.close()
 
 
 @dataclass(frozen=True)
@@ -181,11 +203,13 @@ class Upstream:
     stages: tuple[str, ...]
 
 
-def upstream(settings: Settings, name: str) -> list[Upstream]:
+def upstream(unit: Unit, name: str) -> list[Upstream]:
     """The registry's versions of ``name``'s image, sorted by version, with their stages."""
+    settings = unit.settings
     if settings.registry is None:
         raise InvalidInput('set [registry] url = "HOST:PORT" in pipeline-kit.toml')
-    state = load_state(settings, [name])
+    with unit.store.read("upstream") as session:
+        state = session.load(Scope(frozenset({name})))
     service = state.services.get(name)
     if service is None:
         raise InvalidInput(f"unknown service {name!r}: see 'pipeline-kit show services'")

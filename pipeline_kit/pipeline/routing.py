@@ -10,31 +10,18 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipeline_kit.config_types import Settings
 from pipeline_kit.lb.haproxy import HAProxy, ServerStat
-from pipeline_kit.lb.render import Canary, render, upstream_ports
+from pipeline_kit.lb.render import Canary, render
 from pipeline_kit.model.errors import ExternalFailure
 from pipeline_kit.model.items import State
+from pipeline_kit.store import journal
 from pipeline_kit.store.database import Store
-
-__all__ = [
-    "config_of",
-    "current",
-    "enabled",
-    "merged",
-    "prepare",
-    "status",
-    "switch",
-    "upstream_ports",
-]
-
-
-def enabled(settings: Settings) -> bool:
-    return settings.lb.enabled
+from pipeline_kit.store.journal import CANARY, Entry
 
 
 def haproxy(settings: Settings) -> HAProxy:
@@ -84,26 +71,42 @@ def prepare(settings: Settings, state: State, canaries: Iterable[Canary] = ()) -
     return text
 
 
-def current(settings: Settings, store: Store) -> tuple[State, list[Canary]]:
+def canaries(entries: Iterable[Entry], skip: str | None = None) -> list[Canary]:
+    """The canaries running now (but the journal entry ``skip``), as HAProxy weights."""
+    return [
+        Canary(r.service, r.position, r.percent, {i.stack: i.address for i in r.incoming})
+        for e in entries
+        if e.phase == CANARY and e.id != skip
+        for r in (e.canary,)
+        if r is not None
+    ]
+
+
+def running_canaries(entries: Iterable[Entry]) -> dict[tuple[str, int], tuple[str, int]]:
+    """(service, position) → (incoming version, percent) of every running canary."""
+    return {
+        (r.service, r.position): (r.incoming[0].version, r.percent)
+        for e in entries
+        if e.phase == CANARY
+        for r in (e.canary,)
+        if r is not None and r.incoming
+    }
+
+
+def current(store: Store) -> tuple[State, list[Canary]]:
     """The whole state and its running canaries: what HAProxy should serve now."""
-    from pipeline_kit.pipeline.canary import active
-
     with store.read("routing") as session:
-        return session.load_all(), active(session)
+        return session.load_all(), canaries(journal.entries(session))
 
 
-@dataclass(frozen=True)
-class Switched:
-    changed: bool  # False: HAProxy already ran this config
-    drained: bool  # the previous generation's connections finished within lb.drain
-
-
-def switch(settings: Settings, text: str) -> Switched:
-    """Make HAProxy run ``text`` (start it, or reload seamlessly) and drain the old workers."""
+def switch(settings: Settings, text: str) -> bool:
+    """Make HAProxy run ``text`` (start it, or reload seamlessly) and drain the old workers;
+    False when it ran it already."""
     proxy = haproxy(settings)
     changed = proxy.apply(text)
-    drained = proxy.drain(settings.lb.drain) if changed else True
-    return Switched(changed, drained)
+    if changed:
+        proxy.drain(settings.lb.drain)
+    return changed
 
 
 def status(settings: Settings) -> list[ServerStat]:

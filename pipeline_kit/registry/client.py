@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import time
 import warnings
 from collections.abc import Iterator, Mapping
 from types import TracebackType
@@ -18,18 +17,17 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
-from pipeline_kit import __version__
-from pipeline_kit.config import Registry
+from pipeline_kit import __version__, http_retry
+from pipeline_kit.config_types import Registry
+from pipeline_kit.http_retry import SYSTEM_CLOCK, Clock
 from pipeline_kit.model.errors import ExternalFailure, InvalidInput
 from pipeline_kit.registry.auth import Challenge, parse_challenges, preferred, token_of
 from pipeline_kit.registry.names import check_repository, check_tag
 from pipeline_kit.registry.transport import (
     clear_text_ok,
-    connection_reason,
     endpoint,
     error_codes,
-    retry_after,
-    tls_message,
+    unanswered,
 )
 
 MANIFEST_TYPES = (
@@ -38,10 +36,7 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 )
-ATTEMPTS = 3  # per request, for connection errors and 429/502/503/504
-BACKOFF = (0.25, 0.5)  # seconds before the 2nd and 3rd attempt
 CONNECT_TIMEOUT = 5.0
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
 _ENV_HINT = "set PIPELINE_KIT_REGISTRY_USERNAME and PIPELINE_KIT_REGISTRY_PASSWORD"
 
@@ -50,10 +45,17 @@ class RegistryClient:
     """A client of one registry over one ``requests.Session`` (not for concurrent threads).
 
     Bearer tokens are cached per scope for the client's life; credentials come from the
-    ``Registry`` config (itself filled from the environment) and are never shown.
+    ``Registry`` config (itself filled from the environment) and are never shown. Requests
+    are retried as ``pipeline_kit.http_retry.REGISTRY`` says, waiting with ``clock``.
     """
 
-    def __init__(self, registry: Registry, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        timeout: float = 30.0,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         if timeout <= 0:
             raise InvalidInput(f"registry timeout must be positive, not {timeout}")
         self._scheme, self._host, self._verify = endpoint(registry)
@@ -67,6 +69,7 @@ class RegistryClient:
                     f"registry.url {registry.url!r} is plain http:// and credentials are set: "
                     "they would cross the network in clear text; use https://"
                 )
+        self._clock = clock
         self._basic = False
         self._tokens: dict[str, str] = {}
         self._session = requests.Session()
@@ -279,52 +282,35 @@ class RegistryClient:
         params: list[tuple[str, str]] | None = None,
         auth: tuple[str, str] | None = None,
     ) -> requests.Response:
-        """One request with bounded retries of connection errors and 429/502/503/504."""
+        """One request, resent as the shared retry policy says (``pipeline_kit.http_retry``)."""
         who = f"registry {self._host}"
         if not url.startswith(self._base + "/"):
             who = f"token server {urlsplit(url).netloc} of {who}"
-        for attempt in range(ATTEMPTS):
-            last = attempt == ATTEMPTS - 1
-            try:
-                with self._quiet():
-                    response = self._session.request(
-                        method,
-                        url,
-                        headers=headers,
-                        params=params,
-                        auth=auth,
-                        timeout=self._timeout,
-                        verify=self._verify,
-                        allow_redirects=method != "HEAD",
-                    )
-            except requests.exceptions.SSLError as exc:
-                raise ExternalFailure(tls_message(who, exc)) from exc
-            except requests.exceptions.Timeout as exc:
-                raise ExternalFailure(
-                    f"{who} is unreachable (timed out after {self._timeout[1]:g}s): "
-                    "check registry.url and the network"
-                ) from exc
-            except requests.exceptions.ConnectionError as exc:
-                reason = connection_reason(exc)
-                if last or reason == "name not resolved":
-                    raise ExternalFailure(
-                        f"{who} is unreachable ({reason}): check registry.url and "
-                        "that the registry is running"
-                    ) from exc
-                time.sleep(BACKOFF[attempt])
-                continue
-            except requests.exceptions.RequestException as exc:
-                raise ExternalFailure(
-                    f"request to {who} failed ({type(exc).__name__}): check registry.url"
-                ) from exc
-            if response.status_code not in RETRY_STATUSES or last:
-                return response
-            delay = retry_after(response, BACKOFF[attempt])
-            if delay is None:
-                return response
-            response.close()
-            time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def request() -> requests.Response:
+            with self._quiet():
+                return self._session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params,
+                    auth=auth,
+                    timeout=self._timeout,
+                    verify=self._verify,
+                    allow_redirects=method != "HEAD",
+                )
+
+        outcome = http_retry.send(
+            request,
+            method=method,
+            policy=http_retry.REGISTRY,
+            clock=self._clock,
+            what=f"{method} {who}",
+        )
+        if isinstance(outcome.result, requests.RequestException):
+            message = unanswered(who, outcome.result, self._timeout[1])
+            raise ExternalFailure(message) from outcome.result
+        return outcome.result
 
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:

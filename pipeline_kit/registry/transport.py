@@ -5,18 +5,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import time
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import NameResolutionError
 
-from pipeline_kit.config import Registry
+from pipeline_kit.config_types import Registry
 from pipeline_kit.model.errors import InvalidInput
 
-MAX_RETRY_AFTER = 3.0  # seconds; a longer Retry-After is not waited for
 _URL = re.compile(r"(?:(https?)://)?([^/\s?#@]+)/?", re.IGNORECASE)
 _SSL_REASON = re.compile(r"\[SSL: [A-Z0-9_]+\] ([^()'\"]+?)\s*(?:\(|'|\"|$)")
 
@@ -76,22 +73,6 @@ def error_codes(response: requests.Response) -> list[str]:
     return [c for c in codes if isinstance(c, str) and re.fullmatch(r"[A-Z_]{1,40}", c)]
 
 
-def retry_after(response: requests.Response, default: float) -> float | None:
-    """Seconds to wait before retrying; None when the server asks for too long a wait."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return default
-    seconds = max(seconds, 0.0)
-    return seconds if seconds <= MAX_RETRY_AFTER else None
-
-
 def connection_reason(exc: requests.exceptions.ConnectionError) -> str:
     """A short reason of a failed connection."""
     cause: Any = exc.args[0] if exc.args else None
@@ -127,6 +108,23 @@ def tls_message(who: str, exc: requests.exceptions.SSLError) -> str:
         f"TLS handshake with {who} failed ({reason}): check that it serves HTTPS "
         "there, or use http:// for a plain-HTTP registry"
     )
+
+
+def unanswered(who: str, exc: requests.RequestException, timeout: float) -> str:
+    """One line for a request that got no answer (after the retries the policy allows)."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return tls_message(who, exc)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return (
+            f"{who} is unreachable (timed out after {timeout:g}s): "
+            "check registry.url and the network"
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return (
+            f"{who} is unreachable ({connection_reason(exc)}): check registry.url and "
+            "that the registry is running"
+        )
+    return f"request to {who} failed ({type(exc).__name__}): check registry.url"
 
 
 def clear_text_ok(url: str) -> bool:

@@ -1,25 +1,20 @@
-"""GitHub feedback for a report: commit statuses, deployments, a check run, the PR comment.
+"""What GitHub feedback says about a report: links, states, descriptions, the PR comment.
 
-On when ``GITHUB_TOKEN`` and ``GITHUB_REPOSITORY`` are set. Each call that fails becomes one
-warning line (the client already retried what can be retried); nothing here undoes or fails
-the command itself, unless the caller asks for ``--strict-feedback``.
+Pure rendering, from the report and the job's environment; ``pipeline_kit.github.feedback``
+sends it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline_kit.github.client import Annotation, GitHub
-from pipeline_kit.model.errors import PipelineKitError
 from pipeline_kit.report.results import Report, Result
 from pipeline_kit.report.summary import markdown
 
-_SHA = re.compile(r"[0-9a-f]{40}")
 _PULL_REF = re.compile(r"refs/pull/([0-9]{1,10})/(?:merge|head)")
-Revision = Callable[[str], str | None]  # version → the commit it was built from
 
 
 def run_url(environ: Mapping[str, str]) -> str | None:
@@ -46,162 +41,31 @@ def pull_request(environ: Mapping[str, str]) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _state(results: list[Result]) -> str:
+def status_state(results: list[Result]) -> str:
+    """The commit status of a stage's results: ``error``, ``failure`` or ``success``."""
     if any(r.status == "error" for r in results):
         return "error"
     return "success" if all(r.ok for r in results) else "failure"
 
 
-def _annotations(report: Report, default_path: str) -> list[Annotation]:
-    out = []
-    for result in report.failures:
-        line = result.line or 1
-        out.append(
-            Annotation(
-                path=result.file or default_path,
-                start_line=line,
-                end_line=line,
-                annotation_level="failure",
-                message=result.message or result.status,
-                title=f"{result.stage}: {result.kind} {result.name}",
-            )
-        )
-    return out
+def status_description(report: Report, stage: str, version: str, results: list[Result]) -> str:
+    """``webapp 1.2.0 in qa: checks passed`` (or how many of them failed)."""
+    failed = sum(1 for r in results if not r.ok)
+    verdict = f"{failed} of {len(results)} checks failed" if failed else "checks passed"
+    return f"{report.service or report.command} {version} in {stage}: {verdict}"
 
 
-class Feedback:
-    """Sends one report to GitHub; collects one warning line per failed call."""
-
-    def __init__(
-        self,
-        github: GitHub,
-        environ: Mapping[str, str],
-        revision: Revision,
-        endpoint_url: Callable[[str], str | None],
-    ) -> None:
-        self.github = github
-        self.environ = environ
-        self.revision = revision
-        self.endpoint_url = endpoint_url
-        self.warnings: list[str] = []
-
-    def _try(self, what: str, call: Callable[[], object]) -> None:
-        try:
-            call()
-        except PipelineKitError as exc:
-            self.warnings.append(f"GitHub feedback: {what} failed: {exc}")
-
-    def commit_of(self, report: Report, stage: str) -> str | None:
-        """The commit of the version that runs in ``stage`` after the command."""
-        version = report.versions.get(stage) or report.version
-        if version and version == report.version and report.commit:
-            return report.commit
-        found = self.revision(version) if version else None
-        return found if found and _SHA.fullmatch(found) else None
-
-    def statuses(self, report: Report) -> None:
-        link = run_url(self.environ)
-        for stage, results in report.by_stage().items():
-            commit = self.commit_of(report, stage)
-            version = report.versions.get(stage) or report.version or ""
-            if commit is None:
-                self.warnings.append(
-                    f"GitHub feedback: no commit known for {report.service} {version} in "
-                    f"{stage}: no commit status (release it with pipeline-kit, or tag it)"
-                )
-                continue
-            failed = sum(1 for r in results if not r.ok)
-            verdict = f"{failed} of {len(results)} checks failed" if failed else "checks passed"
-            description = f"{report.service or report.command} {version} in {stage}: {verdict}"
-            state = _state(results)
-
-            def post(
-                sha: str = commit,
-                state: str = state,
-                context: str = f"pipeline-kit/{stage}",
-                description: str = description,
-            ) -> None:
-                self.github.create_status(sha, state, context, description, link)
-
-            self._try(f"commit status pipeline-kit/{stage}", post)
-
-    def deployments(self, report: Report) -> None:
-        if not report.applied or not report.stages:
-            return
-        for stage in report.by_stage():
-            if stage not in report.stages:
-                continue
-            commit = self.commit_of(report, stage)
-            version = report.versions.get(stage) or report.version or ""
-            if commit is None:
-                continue
-
-            def deploy(stage: str = stage, commit: str = commit, version: str = version) -> None:
-                number = self.github.create_deployment(
-                    commit,
-                    stage,
-                    f"{report.service} {version}",
-                    production=stage == report.stages[0],
-                )
-                self.github.create_deployment_status(
-                    number,
-                    "success",
-                    f"{report.service} {version} runs in {stage}",
-                    environment_url=self.endpoint_url(stage),
-                    log_url=run_url(self.environ),
-                )
-
-            self._try(f"deployment to {stage}", deploy)
-
-    def check_run(self, report: Report, default_path: str) -> None:
-        sha = self.environ.get("GITHUB_SHA", "")
-        if not _SHA.fullmatch(sha):
-            return
-        failures = len(report.failures)
-        title = f"{failures} check(s) failed" if failures else "every check passed"
-        self._try(
-            "check run",
-            lambda: self.github.create_check_run(
-                report.title(),
-                sha,
-                conclusion="success" if report.ok else "failure",
-                title=title,
-                summary=markdown(report),
-                annotations=_annotations(report, default_path),
-                details_url=run_url(self.environ),
-            ),
-        )
-
-    def comment(self, report: Report) -> None:
-        number = pull_request(self.environ)
-        if number is None:
-            return
-        marker = f"<!-- pipeline-kit:{report.command}:{report.service or ''} -->"
-        body = f"{marker}\n{markdown(report, '###')}"
-        self._try(
-            f"comment on pull request #{number}",
-            lambda: self.github.upsert_comment(number, marker, body),
-        )
+def check_title(report: Report) -> str:
+    """The title of the report's check run."""
+    failures = len(report.failures)
+    return f"{failures} check(s) failed" if failures else "every check passed"
 
 
-def send(
-    report: Report,
-    environ: Mapping[str, str],
-    revision: Revision,
-    endpoint_url: Callable[[str], str | None],
-    default_path: str = "pipeline-kit.toml",
-) -> list[str]:
-    """Send every piece of feedback that applies; one warning line per failure."""
-    try:
-        github = GitHub.from_env(environ)
-    except PipelineKitError as exc:
-        return [f"GitHub feedback: {exc}"]
-    if github is None:
-        return []
-    with github:
-        feedback = Feedback(github, environ, revision, endpoint_url)
-        feedback.statuses(report)
-        feedback.deployments(report)
-        feedback.check_run(report, default_path)
-        feedback.comment(report)
-    return feedback.warnings
+def comment_marker(report: Report) -> str:
+    """The hidden line that finds the pull-request comment of this command and service."""
+    return f"<!-- pipeline-kit:{report.command}:{report.service or ''} -->"
+
+
+def comment_body(report: Report) -> str:
+    """The pull-request comment: its marker, then the report in markdown."""
+    return f"{comment_marker(report)}\n{markdown(report, '###')}"

@@ -38,6 +38,75 @@ class Placed:
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """A container that takes a canary's share of its stage's traffic."""
+
+    stack: int
+    address: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Started:
+    """A container a canary started, and the place its plan gives it."""
+
+    id: str
+    stack: int
+    position: int
+    address: str
+    version: str
+
+
+@dataclass(frozen=True)
+class CanaryRecord:
+    """A running canary: which stage, what share, the promotion it completes, its containers."""
+
+    service: str
+    position: int
+    percent: int
+    to: str  # the promotion's --to, as given
+    version: str | None  # the promotion's version (None: the top one)
+    incoming: tuple[Incoming, ...]
+    starts: tuple[Started, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "position": self.position,
+            "percent": self.percent,
+            "args": {"service": self.service, "to": self.to, "version": self.version},
+            "incoming": [vars(i) for i in self.incoming],
+            "starts": [vars(s) for s in self.starts],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CanaryRecord:
+        args = data.get("args", {})
+        version = args.get("version")
+        return cls(
+            str(data["service"]),
+            int(data["position"]),
+            int(data["percent"]),
+            str(args.get("to", "")),
+            None if version is None else str(version),
+            tuple(
+                Incoming(int(i["stack"]), str(i["address"]), str(i["version"]))
+                for i in data.get("incoming", ())
+            ),
+            tuple(
+                Started(
+                    str(s["id"]),
+                    int(s["stack"]),
+                    int(s["position"]),
+                    str(s["address"]),
+                    str(s["version"]),
+                )
+                for s in data.get("starts", ())
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Entry:
     """One apply in flight."""
 
@@ -51,7 +120,7 @@ class Entry:
     expires: datetime
     starts: tuple[Placed, ...]
     stops: tuple[Placed, ...]
-    canary: dict[str, Any] | None = None  # percent, position, args, starts (see pipeline.canary)
+    canary: CanaryRecord | None = None
 
     def alive(self, now: datetime) -> bool:
         """Whether the process applying it may still be at work (a canary always is)."""
@@ -152,18 +221,22 @@ def entries(session: Session, services: frozenset[str] | None = None) -> list[En
                 codec.parse_time(r["expires"]),
                 _placed(operations["start"]),
                 _placed(operations["stop"]),
-                operations.get("canary"),
+                _canary(operations.get("canary")),
             )
         )
     return out
 
 
-def set_canary(session: Session, entry: Entry, canary: dict[str, Any]) -> None:
+def _canary(data: dict[str, Any] | None) -> CanaryRecord | None:
+    return CanaryRecord.from_json(data) if data else None
+
+
+def set_canary(session: Session, entry: Entry, canary: CanaryRecord) -> None:
     """Keep the entry as a running canary: no process owns it any more."""
     operations = {
         "start": [vars(p) for p in entry.starts],
         "stop": [vars(p) for p in entry.stops],
-        "canary": canary,
+        "canary": canary.to_json(),
     }
     session.conn.execute(
         update(t.journal)

@@ -19,8 +19,9 @@ mismatch is a bug of this server, also recorded in ``violations``).
 
 State for assertions: ``statuses``, ``deployments``, ``check_runs``, ``comments``, and
 ``requests`` (every request as received, headers included). ``fail_next`` injects faults:
-rate limits, 5xx, missing permissions. The function-scoped ``github_server`` fixture yields a
-started server and, at teardown, stops it and asserts that ``violations`` is empty::
+rate limits, 5xx, missing permissions; ``drop_next`` closes connections without an answer.
+The function-scoped ``github_server`` fixture yields a started server and, at teardown, stops
+it and asserts that ``violations`` is empty::
 
     from tests.support import github_server as github_support
     from tests.support.github_server import GitHubContractServer
@@ -76,6 +77,7 @@ OPENAPI_ONLY = frozenset(
      "deprecated"}
 )  # fmt: skip
 SUCCESS = (200, 201, 202)
+_DROP = 0  # the status of a fault that closes the connection without an answer
 
 
 def openapi_schema_to_json_schema(schema: Any, *, strict: bool = False) -> Any:
@@ -355,6 +357,17 @@ class GitHubContractServer:
             body = _error(HTTPStatus(status).phrase, status)
         with self._lock:
             self._faults.append(_Fault(method, template, status, body, dict(headers or {}), times))
+
+    def drop_next(self, method: str, template: str, times: int = 1) -> None:
+        """Read the next ``times`` requests of that operation, then close without answering.
+
+        A dropped connection after the request arrived: the client cannot know whether GitHub
+        acted on it. The request is recorded; nothing is changed.
+        """
+        self.fail_next(method, template, 500, times=times)
+        with self._lock:
+            fault = self._faults[-1]
+            self._faults[-1] = _Fault(fault.method, fault.template, _DROP, None, {}, times)
 
     def add_comment(self, issue_number: int, body: str) -> int:
         """Add a comment directly to the state (e.g. other people's comments); its id."""
@@ -766,6 +779,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
         headers = {name: value for name, value in self.headers.items()}
         answer = self.server.contract.handle(self.command, self.path, headers, raw)
+        if answer.status == _DROP:
+            self.close_connection = True
+            return
         payload = json.dumps(answer.body).encode()
         self.send_response(answer.status)
         self.send_header("Content-Type", "application/json; charset=utf-8")

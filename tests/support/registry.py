@@ -54,7 +54,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from pipeline_kit.config import Registry
+from pipeline_kit.config_types import Registry
 
 __all__ = [
     "BINARY",

@@ -1,0 +1,122 @@
+"""``promote`` and ``check``: the commands that report per stage (JUnit, GitHub feedback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline_kit.cli.options import DryRun, Json, JunitDir, StrictFeedback, settings
+
+Canary = Annotated[
+    int | None,
+    typer.Option("--canary", min=1, max=99, help="Send PERCENT of the stage's traffic first."),
+]
+
+
+def promote(
+    service: str,
+    version: Annotated[
+        str | None, typer.Argument(help="New version (default: the top one).")
+    ] = None,
+    to: Annotated[str, typer.Option("--to", help="Stage that receives the version below it.")] = "",
+    dry_run: DryRun = False,
+    canary: Canary = None,
+    continue_: Annotated[
+        bool, typer.Option("--continue", help="Complete the canary of SERVICE.")
+    ] = False,
+    abort: Annotated[
+        bool, typer.Option("--abort", help="End the canary: all traffic back.")
+    ] = False,
+    junit_dir: JunitDir = None,
+    strict_feedback: StrictFeedback = False,
+) -> None:
+    """Push VERSION and pop the --to stage, atomically: every stage moves one step.
+
+    With --canary PERCENT the stage first sends that share of its traffic to the
+    incoming version; --continue completes the promotion, --abort goes back.
+    """
+    from pipeline_kit.cli import render
+    from pipeline_kit.cli.finish import end
+    from pipeline_kit.pipeline import commands
+
+    if continue_ and abort:
+        raise typer.BadParameter("give --continue or --abort, not both")
+    if not (continue_ or abort or to):
+        raise typer.BadParameter("--to STAGE is required", param_hint="--to")
+    config = settings()
+    if abort:
+        gone = commands.promote_abort(config, service)
+        render.console.print(
+            f"canary aborted: {service} {gone} removed, all traffic back", markup=False
+        )
+        return
+    if continue_:
+        finished = commands.promote_continue(config, service, junit_dir)
+    else:
+        finished = commands.promote(config, service, version, to, dry_run, canary, junit_dir)
+    outcome = finished.run.outcome
+    if outcome is not None:
+        for line in outcome.notes:
+            render.note(line)
+        verdict = None
+        if finished.canary is not None:
+            verdict = (
+                f"canary: {finished.canary}% of {to}'s traffic goes to the incoming version, "
+                f"nothing is committed; 'pipeline-kit promote {service} --continue' completes "
+                "it, --abort goes back"
+            )
+        render.plan(outcome.plan, config.policy, outcome.applied, config.runtime.kind, verdict)
+    end(finished, junit_dir, strict_feedback)
+
+
+def check(
+    version: Annotated[
+        str | None, typer.Option(help="Also dry-run promoting this version into the top stage.")
+    ] = None,
+    from_git: Annotated[
+        bool, typer.Option("--from-git", help="The version from the release tag at or before HEAD.")
+    ] = False,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="The config to check (default: the one found).")
+    ] = None,
+    json: Json = False,
+    junit_dir: JunitDir = None,
+    strict_feedback: StrictFeedback = False,
+) -> None:
+    """Check the state against the config (a branch's), and its version's promotion.
+
+    Reports every violation, with file:line when it comes from the config; exit 1 on any.
+    """
+    from pipeline_kit.cli import render
+    from pipeline_kit.cli.finish import end
+    from pipeline_kit.pipeline import commands
+
+    finished = commands.check(config_file, version, from_git, junit_dir)
+    report = finished.run.report
+    if json:
+        render.emit_json(
+            {
+                "version": report.version,
+                "service": report.service,
+                "ok": report.ok,
+                "checks": len(report.results),
+                "violations": [
+                    {
+                        "stage": r.stage,
+                        "constraint": r.name,
+                        "kind": r.kind,
+                        "message": r.message,
+                        "file": r.file,
+                        "line": r.line,
+                    }
+                    for r in report.failures
+                ],
+            }
+        )
+    else:
+        for r in report.failures:
+            where = f"{r.file}:{r.line}: " if r.file and r.line else ""
+            render.console.print(f"  ✗ {where}[{r.name}] {r.stage}: {r.message}", markup=False)
+    end(finished, junit_dir, strict_feedback, table=not json)

@@ -1,0 +1,71 @@
+"""The one sequence of named steps every change runs (see ``sequences`` for the lists).
+
+``apply`` runs a write (blue-green, or a canary's start), ``resume`` and ``abort`` a
+canary's end; each returns what it did as an :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline_kit.model.errors import InvalidInput
+from pipeline_kit.model.plan import Plan
+from pipeline_kit.pipeline.rollout import sequences
+from pipeline_kit.pipeline.rollout.flight import Build, Flight, Rig, run
+from pipeline_kit.store.database import Scope
+
+__all__ = ["Build", "Flight", "Outcome", "Rig", "abort", "apply", "resume"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A plan and whether it was applied (a canary's start is not: nothing is committed)."""
+
+    plan: Plan
+    applied: bool
+    notes: tuple[str, ...] = ()
+
+
+def apply(
+    rig: Rig, scope: Scope, build: Build, dry_run: bool = False, canary: int | None = None
+) -> Outcome:
+    """Plan ``build`` under the locks of ``scope`` and apply it, or only plan it (``dry_run``).
+
+    A refused plan raises ``ConstraintFailed``.
+    """
+    return apply_flight(rig, Flight(scope, build, canary), dry_run)
+
+
+def apply_flight(rig: Rig, flight: Flight, dry_run: bool = False) -> Outcome:
+    """``apply`` with a flight the caller keeps (to read the plan of a refusal)."""
+    notes: list[str] = []
+    rig.note = notes.append
+    if dry_run:
+        run(sequences.DRY_RUN, rig, flight)
+        return Outcome(flight.need_plan(), False)
+    if flight.percent is not None:
+        settings = rig.settings
+        if not (settings.lb.enabled and settings.runtime.kind == "docker"):
+            raise InvalidInput(
+                '--canary needs containers behind HAProxy: runtime = "docker" and '
+                "[lb] enabled = true"
+            )
+        run(sequences.CANARY_START, rig, flight)
+        return Outcome(flight.need_plan(), False, tuple(notes))
+    run(sequences.BLUE_GREEN, rig, flight)
+    return Outcome(flight.final(), True, tuple(notes))
+
+
+def resume(rig: Rig, service: str) -> Outcome:
+    """``promote SERVICE --continue``: commit the canary's plan, switch all traffic."""
+    flight = Flight(Scope(frozenset({service})))
+    run(sequences.CANARY_CONTINUE, rig, flight)
+    return Outcome(flight.final(), True)
+
+
+def abort(rig: Rig, service: str) -> str | None:
+    """``promote SERVICE --abort``: all traffic back; the incoming version, removed."""
+    flight = Flight(Scope(frozenset({service})))
+    run(sequences.CANARY_ABORT, rig, flight)
+    record = flight.record
+    return record.incoming[0].version if record is not None and record.incoming else None

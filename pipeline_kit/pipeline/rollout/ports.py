@@ -1,0 +1,138 @@
+"""The three systems a rollout drives, as small typed interfaces.
+
+The real ones (``sql``, ``docker``, ``haproxy`` beside this module) wrap the state database,
+the Docker engines and HAProxy; in-memory ones in the tests check the order of the steps and
+every failure path fast. Both run the very same steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pipeline_kit.lb.render import Canary
+from pipeline_kit.model.items import State
+from pipeline_kit.model.plan import Plan
+from pipeline_kit.model.policy import Policy
+from pipeline_kit.store.database import Scope
+from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
+
+Routes = tuple[str, dict[tuple[str, int], int]]  # HAProxy's bind address, edge → port
+Observe = Callable[[Any, float, "BaseException | None"], None]  # a spec, seconds, its failure
+
+
+class Tx(Protocol):
+    """One transaction on the state: reads, the journal, and the commit of a plan."""
+
+    def load(self, scope: Scope) -> State: ...
+
+    def load_all(self) -> State: ...
+
+    def routing_keys(self, plan: Plan) -> tuple[list[tuple[str, int]], list[int]]:
+        """Every tree edge's (child, position) and every endpoint port, with ``plan`` applied."""
+        ...
+
+    def unchanged(self, before: State, services: Iterable[str]) -> bool:
+        """Whether the rows of ``services`` still hold what ``before`` says."""
+        ...
+
+    def entries(self, services: frozenset[str] | None = None) -> list[Entry]: ...
+
+    def add_entry(
+        self,
+        services: list[str],
+        action: str,
+        starts: list[Placed],
+        stops: list[Placed],
+        now: datetime,
+        lease: timedelta,
+    ) -> Entry: ...
+
+    def set_committed(self, entry_id: str) -> None: ...
+
+    def set_canary(self, entry: Entry, record: CanaryRecord) -> None: ...
+
+    def remove_entry(self, entry_id: str) -> None: ...
+
+    def apply(self, plan: Plan, policy: Policy, actor: str, now: datetime) -> None: ...
+
+    def write_state(self, before: State, after: State) -> None: ...
+
+
+class Ledger(Protocol):
+    """The state database: write transactions hold the locks of a scope."""
+
+    def write(self, scope: Scope, what: str) -> AbstractContextManager[Tx]: ...
+
+    def read(self, what: str) -> AbstractContextManager[Tx]: ...
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A container to start, where its plan puts it."""
+
+    id: str
+    service: str
+    stack: int
+    position: int
+    version: str
+    host: str
+    address: str
+    spec: Any  # the runtime's own description (a docker spec, or a fake's)
+
+    def placed(self) -> Placed:
+        return Placed(self.id, self.service, self.stack, self.host, self.version)
+
+
+class Runtime(Protocol):
+    """Where containers run."""
+
+    def place(self, plan: Plan, routes: Routes | None) -> tuple[list[Launch], list[Placed]]:
+        """The containers ``plan`` starts (each with a host and a free port) and stops."""
+        ...
+
+    def start(self, launches: list[Launch]) -> list[Any]:
+        """Start them all; a handle each. On a failure, raise after trying every one."""
+        ...
+
+    def wait_healthy(
+        self, launches: list[Launch], handles: list[Any], observe: Observe | None
+    ) -> None:
+        """Wait until each answers its health check; raise the first failure."""
+        ...
+
+    def remove(self, placed: Iterable[Placed]) -> int:
+        """Remove these containers (absent ones are fine); how many were asked for."""
+        ...
+
+
+@dataclass(frozen=True)
+class Switched:
+    changed: bool  # False: HAProxy already ran this config
+    drained: bool  # the previous generation's connections finished in time
+
+
+class Router(Protocol):
+    """The load balancer in front of the endpoints."""
+
+    enabled: bool
+    drain_seconds: float
+
+    def routes(self, edges: list[tuple[str, int]], taken: list[int]) -> Routes | None:
+        """Where a parent reaches each child: HAProxy's bind address and edge ports."""
+        ...
+
+    def prepare(self, whole: State, canaries: list[Canary]) -> str:
+        """The config of ``whole``, validated; HAProxy keeps running what it runs."""
+        ...
+
+    def switch(self, config: str) -> bool:
+        """Run ``config`` (already validated): start or reload seamlessly; False if it ran it."""
+        ...
+
+    def drain(self) -> bool:
+        """Wait for the previous generation's connections; False if some are still open."""
+        ...

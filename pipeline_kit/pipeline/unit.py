@@ -1,0 +1,103 @@
+"""One command's unit of work: its state database, Docker engines and HAProxy, each opened
+at most once, and closed together when the command ends."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from pipeline_kit.config_types import Settings
+from pipeline_kit.model.actions import Context
+from pipeline_kit.store.database import Store, resolve_url
+
+if TYPE_CHECKING:
+    from pipeline_kit.pipeline.rollout.flight import Rig
+    from pipeline_kit.pipeline.rollout.ports import Observe, Router, Runtime
+    from pipeline_kit.runtime.engine import Engines
+
+
+def actor(environ: Mapping[str, str] | None = None) -> str:
+    """Who acts: ``$GITHUB_ACTOR``, ``$BUILD_USER_ID`` (Jenkins), ``$USER``, else the login."""
+    env = os.environ if environ is None else environ
+    for key in ("GITHUB_ACTOR", "BUILD_USER_ID", "USER"):
+        if env.get(key):
+            return env[key][:200]
+    try:
+        return getpass.getuser()[:200]
+    except (OSError, KeyError):
+        return "unknown"
+
+
+class Unit:
+    """What a command opens, opened on first use and once only."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+        self._engines: Engines | None = None
+        self._rig: Rig | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            url = resolve_url(self.settings.database, self.settings.home)
+            self._store = Store(url, self.settings.lock_timeout)
+        return self._store
+
+    @property
+    def engines(self) -> Engines:
+        if self._engines is None:
+            from pipeline_kit.runtime.engine import Engines
+
+            self._engines = Engines(self.settings.runtime)
+        return self._engines
+
+    def context(self) -> Context:
+        return Context(self.settings.policy, datetime.now(UTC), actor())
+
+    def rig(
+        self, note: Callable[[str], None] = lambda _line: None, observe: Observe | None = None
+    ) -> Rig:
+        """The rollout's ledger, runtime and router for this command's settings."""
+        from pipeline_kit.pipeline.rollout.flight import Rig
+        from pipeline_kit.pipeline.rollout.sql import SqlLedger
+
+        if self._rig is None:
+            self._rig = Rig(
+                self.settings, SqlLedger(self.store), self._runtime(), self._router(), self.context
+            )
+        self._rig.note, self._rig.observe = note, observe
+        return self._rig
+
+    def _runtime(self) -> Runtime:
+        from pipeline_kit.pipeline.rollout.docker import DockerRuntime, NoRuntime
+
+        if self.settings.runtime.kind == "docker":
+            return DockerRuntime(self.settings, self.engines)
+        return NoRuntime()
+
+    def _router(self) -> Router:
+        from pipeline_kit.pipeline.rollout.haproxy import HAProxyRouter, NoRouter
+
+        return HAProxyRouter(self.settings) if self.settings.lb.enabled else NoRouter()
+
+    def close(self) -> None:
+        if self._engines is not None:
+            self._engines.close()
+        if self._store is not None:
+            self._store.dispose()
+
+    def __enter__(self) -> Unit:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()

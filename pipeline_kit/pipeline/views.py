@@ -1,0 +1,56 @@
+"""What the ``show`` commands read: services and endpoints by name or ``*`` pattern, history."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from pipeline_kit.config_types import Settings
+from pipeline_kit.model.errors import InvalidInput
+from pipeline_kit.model.items import Service, State
+from pipeline_kit.pipeline.unit import Unit
+from pipeline_kit.store.database import Scope
+
+
+def _wild(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+def matching(names: list[str], pattern: str, kind: str) -> list[str]:
+    """The names ``pattern`` matches, sorted; an exact name that is unknown is bad input."""
+    found = sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+    if not found and not _wild(pattern):
+        raise InvalidInput(f"unknown {kind} {pattern!r}: see 'pipeline-kit show {kind}s'")
+    return found
+
+
+def services(settings: Settings, pattern: str) -> list[Service]:
+    """The services ``pattern`` names (one scoped read for an exact name)."""
+    with Unit(settings) as unit, unit.store.read("show") as session:
+        exact = None if _wild(pattern) else Scope(frozenset({pattern}))
+        state = session.load_all() if exact is None else session.load(exact)
+    return [state.services[n] for n in matching(list(state.services), pattern, "service")]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The endpoints a pattern names, the state around them, and the running canaries."""
+
+    state: State
+    names: list[str]
+    canaries: dict[tuple[str, int], tuple[str, int]]  # (service, position) → (version, %)
+
+
+def endpoints(settings: Settings, pattern: str) -> Endpoints:
+    from pipeline_kit.pipeline.routing import running_canaries
+    from pipeline_kit.store import journal
+
+    with Unit(settings) as unit, unit.store.read("show") as session:
+        state = session.load_all()
+        canaries = running_canaries(journal.entries(session))
+    return Endpoints(state, matching(list(state.endpoints), pattern, "endpoint"), canaries)
+
+
+def history(settings: Settings, service: str | None, limit: int) -> list[dict[str, object]]:
+    with Unit(settings) as unit, unit.store.read("history") as session:
+        return session.history(service, limit)
