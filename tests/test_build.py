@@ -403,7 +403,8 @@ def test_plain_progress_prints_steps_and_layer_status_changes(webapp: Built) -> 
 
 def test_terminal_progress_shows_bars(webapp: Built) -> None:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=120)
+    # An interactive terminal, whatever TERM says (rich takes TERM=dumb as non-interactive).
+    console = Console(file=out, force_terminal=True, force_interactive=True, width=120)
     with make_progress(console) as progress:
         for event in recorded(webapp):
             progress(event)

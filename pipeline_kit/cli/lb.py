@@ -33,11 +33,8 @@ def status(json: Json = False) -> None:
     if json:
         render.emit_json([vars(r) for r in rows])
         return
-    from rich.table import Table
-
-    table = Table(title="HAProxy servers")
-    for name in ("backend", "server", "address", "status", "weight", "sessions", "total"):
-        table.add_column(name)
+    columns = ("backend", "server", "address", "status", "weight", "sessions", "total")
+    table = render.new_table("HAProxy servers", *columns, right=("weight", "sessions", "total"))
     for r in rows:
         table.add_row(
             r.backend, r.server, r.address, r.status, str(r.weight), str(r.sessions), str(r.total)

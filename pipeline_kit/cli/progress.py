@@ -1,4 +1,8 @@
-"""Show build and push progress: rich bars on a terminal, plain throttled lines in CI logs."""
+"""Show build and push progress: rich bars on a terminal, plain throttled lines elsewhere.
+
+Bars need a terminal that can move the cursor; a CI log, a pipe or a dumb terminal
+(``TERM=dumb``) gets one plain line per step and per layer status change instead.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.progress import BarColumn, ProgressColumn, SpinnerColumn, Task, TaskID, TextColumn
 from rich.progress import Progress as Bars
+from rich.table import Column
 from rich.text import Text
 
 from pipeline_kit.runtime.build import Progress, ProgressEvent, clean
@@ -20,6 +25,10 @@ _USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
 _NOISE = ("--->", "Removing intermediate container")
 # A layer's final states (push), after which its bar is full.
 _DONE = ("Pushed", "Layer already exists", "Mounted from", "Already exists", "Pull complete")
+# A bar row: spinner, description, bar, amount (up to "999.9 MB/999.9 MB"), one space
+# between each two. The bar is _BAR wide when there is room, never under _MIN_BAR; the
+# description takes the rest, and gets up to _DESCRIPTION by narrowing the bar.
+_BAR, _MIN_BAR, _DESCRIPTION, _OTHERS = 40, 20, 40, 1 + 17 + 4
 
 
 def _safe(text: str) -> str:
@@ -58,8 +67,28 @@ class _Plain:
         self.console.print(_safe(line), markup=False, highlight=False, soft_wrap=True)
 
 
+class _DescriptionColumn(TextColumn):
+    """The task's description, cut (``…``) to the room the bar and the amount leave.
+
+    The full text of a build step is printed above the bars; cutting the description keeps
+    the bar and the amount whole on a narrow (80-column) terminal.
+    """
+
+    def __init__(self, console: Console) -> None:
+        super().__init__("{task.description}", markup=False)
+        self.console = console
+
+    def get_table_column(self) -> Column:
+        width = self.console.width - _OTHERS
+        room = max(width - _BAR, min(width - _MIN_BAR, _DESCRIPTION), 10)
+        return Column(no_wrap=True, overflow="ellipsis", max_width=room)
+
+
 class _AmountColumn(ProgressColumn):
     """``2/5`` for build steps, ``1.2/3.4 MB`` for layers."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True))
 
     def render(self, task: Task) -> Text:
         if task.total is None:
@@ -77,8 +106,8 @@ class _Live:
     def __init__(self, console: Console) -> None:
         self.bars = Bars(
             SpinnerColumn(),
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
+            _DescriptionColumn(console),
+            BarColumn(bar_width=None, table_column=Column(min_width=4, max_width=_BAR)),
             _AmountColumn(),
             console=console,
         )
@@ -134,8 +163,12 @@ class _Live:
 
 @contextmanager
 def make_progress(console: Console) -> Iterator[Progress]:
-    """A progress callback for :func:`build_image` / :func:`push_image` on ``console``."""
-    if not console.is_terminal:
+    """A progress callback for :func:`build_image` / :func:`push_image` on ``console``.
+
+    Bars on an interactive terminal; plain lines in a log, a pipe or a dumb terminal, where
+    bars could not be redrawn in place (rich would print them once, at the end).
+    """
+    if not console.is_interactive:
         yield _Plain(console)
         return
     live = _Live(console)

@@ -25,6 +25,7 @@ from pipeline_kit.report.feedback import (
 )
 from pipeline_kit.report.results import Report
 from pipeline_kit.report.summary import markdown
+from pipeline_kit.report.summary import title as summary_title
 
 __all__ = ["CLOCK", "Feedback", "Revision", "annotations_of", "send"]
 
@@ -139,7 +140,7 @@ class Feedback:
         self._try(
             "check run",
             lambda: self.github.create_check_run(
-                report.title(),
+                summary_title(report),
                 sha,
                 conclusion="success" if report.ok else "failure",
                 title=check_title(report),

@@ -125,13 +125,15 @@ def release(
         )
         if check.error is not None:
             return Released(info, name, reference, None, False, check)
-    steps, digest, pushed = _publish(unit, info, reference, stage, repo, env, force, progress)
+    # Build and push results belong to the stage the release promotes into; a release that
+    # promotes nothing reports them as its own, under "release", and targets no stage.
+    where = stage if promote else "release"
+    steps, digest, pushed = _publish(unit, info, reference, where, repo, env, force, progress)
     if promote:
         run = promote_run(unit, "release", name, build, commit=info.commit, before=steps)
     else:
-        report = Report(
-            "release", settings.policy.stages, tuple(steps), name, info.version, info.commit, stage
-        )
+        stages = settings.policy.stages
+        report = Report("release", stages, tuple(steps), name, info.version, info.commit)
         run = Run(report, state=known)
     return Released(info, name, reference, digest, pushed, run)
 

@@ -3,38 +3,85 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_kit.report.results import Report, Result
 
 MAX_LISTED = 50  # failures listed in full in a markdown summary; the rest are counted
+# The steps that make and publish an image: a report of only these acted on no stage.
+IMAGE_STEPS = ("build", "push")
+# What an image step did, in the words of a result cell (else "push failed" and the like).
+_DID = {
+    ("build", "passed"): "built",
+    ("push", "passed"): "pushed",
+    ("push", "skipped"): "already in the registry",
+}
 
 
 @dataclass(frozen=True)
 class StageRow:
+    """A stage's row; ``stage`` is empty for the row of a command that acted on no stage."""
+
     stage: str
     version: str
     checks: int
     passed: int
     failed: int
     seconds: float
+    done: str = ""  # what the command did, when it acted on no stage ("built, pushed")
 
     @property
     def verdict(self) -> str:
-        return "failed" if self.failed else "passed"
+        return self.done or ("failed" if self.failed else "passed")
+
+
+def image_only(report: Report) -> bool:
+    """The report is of a build and push that promoted nothing (``release --no-promote``)."""
+    return (
+        bool(report.results)
+        and not report.applied
+        and all(r.kind in IMAGE_STEPS for r in report.results)
+    )
+
+
+def title(report: Report) -> str:
+    """The report's title; an image-only report says what it did instead of a target stage."""
+    if not image_only(report):
+        return report.title()
+    parts = [f"pipeline-kit {report.command}", report.service or "", report.version or ""]
+    return " ".join(p for p in parts if p) + f" ({', '.join(_steps(report))}; no promotion)"
+
+
+def _steps(report: Report) -> list[str]:
+    """The kinds of step a report holds, in order: ``["build", "push"]``."""
+    return list(dict.fromkeys(r.kind for r in report.results))
+
+
+def _row(stage: str, version: str, results: Sequence[Result], done: str = "") -> StageRow:
+    failed = sum(1 for r in results if not r.ok)
+    seconds = sum(r.duration or 0.0 for r in results)
+    return StageRow(stage, version, len(results), len(results) - failed, failed, seconds, done)
+
+
+def _image_row(report: Report) -> StageRow:
+    """The one row of an image-only report: the version built and what was done with it."""
+    words = (_DID.get((r.kind, r.status), f"{r.kind} {r.status}") for r in report.results)
+    return _row("", report.version or "", report.results, ", ".join(dict.fromkeys(words)))
 
 
 def rows(report: Report) -> list[StageRow]:
-    """One row per stage: its version after the command and its check counts."""
-    out = []
-    for stage, results in report.by_stage().items():
-        failed = sum(1 for r in results if not r.ok)
-        seconds = sum(r.duration or 0.0 for r in results)
-        version = report.versions.get(stage, "")
-        out.append(StageRow(stage, version, len(results), len(results) - failed, failed, seconds))
-    return out
+    """One row per stage: its version after the command and its check counts.
+
+    A report that acted on no stage (a build and push only) has one row without a stage.
+    """
+    if image_only(report):
+        return [_image_row(report)]
+    return [
+        _row(stage, report.versions.get(stage, ""), results)
+        for stage, results in report.by_stage().items()
+    ]
 
 
 def _cell(text: str) -> str:
@@ -58,7 +105,7 @@ def _where(result: Result) -> str:
 def markdown(report: Report, heading: str = "###") -> str:
     """The report as GitHub-flavoured markdown: verdict, per-stage table, failures."""
     icon = "✅" if report.ok else "❌"
-    lines = [f"{heading} {icon} {_cell(report.title())}", ""]
+    lines = [f"{heading} {icon} {_cell(title(report))}", ""]
     if report.error:
         lines += [f"**{_cell(report.error)}**", ""]
     lines += [
@@ -66,9 +113,9 @@ def markdown(report: Report, heading: str = "###") -> str:
         "|---|---|---|---|---|---|",
     ]
     for row in rows(report):
-        mark = "❌ failed" if row.failed else "✅ passed"
+        mark = f"{'❌' if row.failed else '✅'} {_cell(row.verdict)}"
         lines.append(
-            f"| {_cell(row.stage)} | {_cell(row.version) or '–'} | {row.checks} | "
+            f"| {_cell(row.stage) or '–'} | {_cell(row.version) or '–'} | {row.checks} | "
             f"{row.passed} | {row.failed} | {mark} |"
         )
     failures = report.failures
@@ -83,6 +130,8 @@ def markdown(report: Report, heading: str = "###") -> str:
             lines.append(f"- … and {len(failures) - MAX_LISTED} more (see the JUnit files)")
     if report.applied:
         lines += ["", "Applied."]
+    elif image_only(report):
+        lines += ["", f"{' and '.join(_steps(report)).capitalize()} only: no stage was changed."]
     elif report.command != "check":
         lines += ["", "Nothing was changed."]
     return "\n".join(lines) + "\n"
@@ -97,8 +146,8 @@ def outputs(report: Report) -> dict[str, str]:
         out["service"] = report.service
     if report.version:
         out["version"] = report.version
-    if report.target and report.command != "check":
-        out["stage"] = report.target
+    if report.target and report.command != "check" and not image_only(report):
+        out["stage"] = report.target  # the stage promoted into: none for a build and push
     return out
 
 
