@@ -107,6 +107,14 @@ def names(violations: Iterable[Violation]) -> list[str]:
     return [v.constraint for v in violations]
 
 
+Place = tuple[str, str | None, int | None, tuple[str, ...] | None]
+
+
+def places(violations: Iterable[Violation]) -> list[Place]:
+    """Each violation's constraint and where it is: stage, position and config key."""
+    return [(v.constraint, v.stage, v.position, v.key) for v in violations]
+
+
 def accepted(plan: Plan) -> State:
     """The new state of a plan that must have no violations."""
     assert plan.violations == (), [str(v) for v in plan.violations]

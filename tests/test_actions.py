@@ -18,6 +18,7 @@ from tests.model_helpers import (
     accepted,
     make_ctx,
     names,
+    places,
     run,
     versions_of,
     with_service,
@@ -203,6 +204,7 @@ def test_pop_of_the_top_shifts_nothing() -> None:
 def test_pop_below_min_height_breaks_stack_height() -> None:
     plan = run(actions.pop, base(), later(), "web", "dev")
     assert names(plan.violations) == ["stack-height"]
+    assert places(plan.violations) == [("stack-height", None, None, ("min_height",))]
 
 
 @pytest.mark.parametrize(("service", "stage"), [("web", "staging"), ("web", "4"), ("ghost", "qa")])
@@ -267,6 +269,7 @@ def test_promote_of_a_version_lower_than_the_top_breaks_version_order() -> None:
     plan = run(actions.promote, base(), later(), "web", "prod", "v1.2.5")
     assert names(plan.violations) == ["version-order"]
     assert plan.violations[0].subject == "web@dev"
+    assert places(plan.violations) == [("version-order", "dev", 2, ("versions",))]
 
 
 @pytest.mark.parametrize(
@@ -377,6 +380,7 @@ def test_rolled_back_version_may_not_be_promoted_again() -> None:
     assert state.is_rejected("web", "v1.4.0") is not None
     plan = run(actions.promote, state, later(), "web", "qa", "v1.4.0")
     assert [(v.constraint, v.subject) for v in plan.violations] == [("rejected", "web v1.4.0→dev")]
+    assert places(plan.violations) == [("rejected", "dev", 2, None)]
     accepted(run(actions.promote, state, later(), "web", "qa", "v1.4.1"))
 
 
@@ -455,6 +459,7 @@ def test_stack_remove_below_min_stacks_is_a_violation() -> None:
     plan = run(actions.remove_stack, base(policy), later(policy), "web")
     assert names(plan.violations) == ["service"]
     assert "min_stacks is 2" in plan.violations[0].message
+    assert places(plan.violations) == [("service", None, None, ("min_stacks",))]
     plan = run(actions.remove_stack, base(stacks=1), later(), "web")
     assert names(plan.violations) == ["service"]
 
@@ -598,6 +603,7 @@ def test_switch_to_a_stage_without_container_is_a_violation() -> None:
     state = accepted(run(actions.add_endpoint, state, ctx, "www", "web", 80, "qa"))
     plan = run(actions.switch, state, ctx, "www", "dev")
     assert [(v.constraint, v.subject) for v in plan.violations] == [("endpoint", "www")]
+    assert places(plan.violations) == [("endpoint", "dev", 2, None)]
 
 
 # -- approve and reject ----------------------------------------------------------------------

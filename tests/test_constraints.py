@@ -27,6 +27,7 @@ from tests.model_helpers import (
     make_stack,
     make_state,
     names,
+    places,
     run,
     trees_for,
     with_service,
@@ -595,3 +596,115 @@ def test_plan_lists_every_violation_of_every_kind() -> None:
     }
     assert len(plan.violations) == 3
     assert not plan.ok
+
+
+# -- where a violation is: stage, position and config key, as values ------------------------
+
+
+def test_service_wide_violations_carry_their_config_key_and_no_stage() -> None:
+    one = make_state(make_service("web", GOOD, stacks=2, hosts=("h1",)))
+    policy = Policy(min_stacks=3, distinct_hosts=True)
+    assert places(check_state(one, policy)) == [
+        ("service", None, None, ("min_stacks",)),
+        ("distinct-hosts", None, None, ("distinct_hosts",)),
+    ]
+    short = make_state(make_service("web", GOOD[:2]))
+    assert places(check_state(short, POLICY)) == [("stack-height", None, None, ("min_height",))]
+    tall = make_state(make_service("web", (*GOOD, "v1.4.0", "v1.5.0")))
+    found = check_state(tall, Policy(max_height=4))
+    assert places(found) == [("stack-height", None, None, ("max_height",))]
+
+
+def test_stack_violations_come_from_no_key_and_no_stage() -> None:
+    other = ("v1.1.0", "v1.2.0", "v1.2.0")
+    differs = Service("web", "example/web", (make_stack(GOOD, 0), make_stack(other, 1)))
+    shared = Service("api", "example/api", (make_stack(GOOD, 0), make_stack(GOOD, 0)))
+    assert places(check_state(make_state(differs, shared), POLICY)) == [
+        ("stack", None, None, None),
+        ("stack", None, None, None),
+    ]
+
+
+def test_version_violations_carry_their_stage_position_and_the_versions_key() -> None:
+    state = make_state(make_service("web", ("v1.0.0", "v0.10.0", "v0.9.0")))
+    assert places(check_state(state, POLICY)) == [
+        ("version-order", "qa", 1, ("versions",)),
+        ("version-order", "dev", 2, ("versions",)),
+    ]
+    equal = make_state(make_service("web", ("v1.0.0", "v1.0.0", "v1.1.0")))
+    found = check_state(equal, Policy(versions=VersionPolicy.INCREASING))
+    assert places(found) == [("version-order", "qa", 1, ("versions",))]
+    named = make_state(make_service("web", ("latest", "v1.0.0", "v1.1.0")))
+    assert places(check_state(named, POLICY)) == [("version-order", "prod", 0, ("versions",))]
+
+
+def test_a_container_without_version_is_at_its_stage_and_comes_from_no_key() -> None:
+    state = make_state(make_service("web", ("v1.0.0", "v1.0.0", "")))
+    assert places(check_state(state, POLICY)) == [("container", "dev", 2, None)]
+
+
+def test_a_position_above_the_named_stages_has_a_position_but_no_stage() -> None:
+    state = make_state(make_service("web", (*GOOD, "v1.0.0")))
+    (found,) = check_state(state, Policy(max_height=4))
+    assert found.subject == "web@#3"
+    assert places([found]) == [("version-order", None, 3, ("versions",))]
+
+
+def test_endpoint_violations_are_at_the_stage_the_endpoint_is_bound_to() -> None:
+    ghost = _endpoint_state(Endpoint("www", "ghost", 80, 1))
+    assert places(check_state(ghost, POLICY))[0] == ("endpoint", "qa", 1, None)
+    beyond = _endpoint_state(Endpoint("www", "web", 80, 3))
+    assert places(check_state(beyond, POLICY)) == [("endpoint", None, 3, None)]
+    empty = _endpoint_state(Endpoint("www", "web", 80, 2), height=2)
+    assert places(check_state(empty, Policy(min_height=2))) == [("endpoint", "dev", 2, None)]
+    port = _endpoint_state(Endpoint("www", "web", 80, 0), Endpoint("store", "shop", 80, 2))
+    assert places(check_state(port, POLICY)) == [("endpoint", None, None, None)]
+
+
+def test_tree_violations_are_at_the_stage_of_their_tree() -> None:
+    missing = _tree_state(Tree("web", 0))
+    assert places(check_state(missing, POLICY)) == [("trees", None, None, None)]
+    edges = (Edge("api", "ghost", 1),)  # a parent outside the tree, an unknown child
+    broken = _tree_state(Tree("web", 0), Tree("web", 1, edges), Tree("web", 2))
+    assert places(check_state(broken, POLICY)) == [("trees", "qa", 1, None)] * 2
+
+
+def test_gate_violations_are_at_the_stage_entered_and_come_from_its_gate() -> None:
+    policy = Policy(
+        gates={
+            "prod": Gate(prereleases=False, approval=True),
+            "qa": Gate(soak=timedelta(hours=1)),
+        }
+    )
+    state = State(rejections=(Rejection("web", "1.0.0-rc.1", "broken", "ann", T0),))
+    found = check_entries(state, policy, [_entry("1.0.0-rc.1", 0, origin=1)], T0)
+    assert places(found) == [
+        ("rejected", "prod", 0, None),
+        ("prerelease", "prod", 0, ("gates", "prod", "prereleases")),
+        ("approval", "prod", 0, ("gates", "prod", "approval")),
+        ("soak", "prod", 0, ("gates", "qa", "soak")),  # the soak of the stage it leaves
+    ]
+
+
+def test_the_soak_key_is_the_gate_of_the_stage_the_version_leaves() -> None:
+    policy = Policy(gates={"dev": Gate(soak=timedelta(hours=1))})
+    state = with_service(make_ctx(policy, now=T0), "web", GOOD, stacks=2)
+    ctx = make_ctx(policy, now=T0 + timedelta(minutes=5))
+    plan = run(actions.promote, state, ctx, "web", "qa", "v1.4.0")
+    assert places(plan.violations) == [("soak", "qa", 1, ("gates", "dev", "soak"))]
+    assert str(plan.violations[0]) == "[soak] web v1.3.0→qa: 5m00s in dev, soak time is 1h00m"
+
+
+def test_violations_read_as_before_and_compare_by_every_field() -> None:
+    state = make_state(make_service("web", ("v1.0.0", "v0.10.0", "v0.9.0")))
+    found = check_state(state, POLICY)
+    assert [str(v) for v in found] == [
+        "[version-order] web@qa: v0.10.0 is lower than v1.0.0 in prod "
+        "(versions = 'non-decreasing')",
+        "[version-order] web@dev: v0.9.0 is lower than v0.10.0 in qa (versions = 'non-decreasing')",
+    ]
+    assert set(check_state(state, POLICY)) == set(found)  # equal and hashable
+    bare = constraints.Violation(found[0].constraint, found[0].subject, found[0].message)
+    assert str(bare) == str(found[0])
+    assert (bare.stage, bare.position, bare.key) == (None, None, None)
+    assert bare != found[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pipeline_kit.model import actions
 from pipeline_kit.model.items import State
 from pipeline_kit.model.policy import Gate, Policy
-from tests.model_helpers import accepted, make_ctx, names, run, versions_of
+from tests.model_helpers import accepted, make_ctx, names, places, run, versions_of
 
 GATED = Policy(gates={"prod": Gate(approval=True, prereleases=False)})
 
@@ -16,6 +16,7 @@ def test_a_new_service_needs_no_approval_but_refuses_a_prerelease_in_prod() -> N
     assert versions_of(state, "web")[0] == ("v1.0.0", "v1.0.0", "v1.0.0")
     plan = run(actions.add_service, State(), ctx, "api", "x/api", 1, ["1.0.0-rc.1"])
     assert names(plan.violations) == ["prerelease"]
+    assert places(plan.violations) == [("prerelease", "prod", 0, ("gates", "prod", "prereleases"))]
 
 
 def test_rollback_to_the_previous_prod_version_needs_no_new_approval() -> None:
@@ -25,6 +26,7 @@ def test_rollback_to_the_previous_prod_version_needs_no_new_approval() -> None:
     state = accepted(run(actions.promote, state, ctx, "web", "qa"))
     refused = run(actions.promote, state, ctx, "web", "prod")
     assert names(refused.violations) == ["approval"]
+    assert places(refused.violations) == [("approval", "prod", 0, ("gates", "prod", "approval"))]
     state = accepted(run(actions.approve, state, ctx, "web", "v1.1.0", "prod", "alice"))
     state = accepted(run(actions.promote, state, ctx, "web", "prod"))
     assert versions_of(state, "web")[0][0] == "v1.1.0"

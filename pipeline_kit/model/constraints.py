@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 
 from pipeline_kit.model import versions
@@ -27,11 +27,21 @@ REJECTED = "rejected"
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    """One broken constraint: which, on what, and what is wrong in words."""
+    """One broken constraint: which, on what, and what is wrong in words.
+
+    Where it is, as values: ``position`` is the stack position it is about and ``stage``
+    that position's stage (None when it is about no single position, or one above the
+    named stages); ``key`` is the config key whose value it breaks, e.g. ``("min_stacks",)``
+    or ``("gates", "prod", "approval")``, None when no key sets the rule.
+    """
 
     constraint: str
     subject: str
     message: str
+    _: KW_ONLY
+    stage: str | None = None
+    position: int | None = None
+    key: tuple[str, ...] | None = None
 
     def __str__(self) -> str:
         return f"[{self.constraint}] {self.subject}: {self.message}"
@@ -68,7 +78,10 @@ def _check_service(service: Service, policy: Policy) -> Iterator[Violation]:
     name = service.name
     if len(service.stacks) < policy.min_stacks:
         yield Violation(
-            SERVICE, name, f"has {len(service.stacks)} stacks, min_stacks is {policy.min_stacks}"
+            SERVICE,
+            name,
+            f"has {len(service.stacks)} stacks, min_stacks is {policy.min_stacks}",
+            key=("min_stacks",),
         )
     if not service.stacks:
         return
@@ -92,26 +105,40 @@ def _check_service(service: Service, policy: Policy) -> Iterator[Violation]:
         height = stack.height
         if height < policy.min_height:
             yield Violation(
-                STACK_HEIGHT, where, f"height {height} is below min_height {policy.min_height}"
+                STACK_HEIGHT,
+                where,
+                f"height {height} is below min_height {policy.min_height}",
+                key=("min_height",),
             )
         elif height > policy.max_height:
             yield Violation(
-                STACK_HEIGHT, where, f"height {height} is above max_height {policy.max_height}"
+                STACK_HEIGHT,
+                where,
+                f"height {height} is above max_height {policy.max_height}",
+                key=("max_height",),
             )
         yield from _check_versions(where, stack.versions, policy)
     if policy.distinct_hosts:
         hosts = [s.host for s in service.stacks]
         for host in sorted({h for h in hosts if hosts.count(h) > 1}):
-            yield Violation(DISTINCT_HOSTS, name, f"{hosts.count(host)} stacks share host {host!r}")
+            yield Violation(
+                DISTINCT_HOSTS,
+                name,
+                f"{hosts.count(host)} stacks share host {host!r}",
+                key=("distinct_hosts",),
+            )
 
 
 def _check_versions(where: str, stack: tuple[str, ...], policy: Policy) -> Iterator[Violation]:
+    order = ("versions",)
     for pos, version in enumerate(stack):
-        stage = policy.stage_name(pos)
+        subject, stage = f"{where}@{policy.stage_name(pos)}", _stage(policy, pos)
         if not version:
-            yield Violation(CONTAINER, f"{where}@{stage}", "container has no version")
+            message = "container has no version"
+            yield Violation(CONTAINER, subject, message, stage=stage, position=pos)
         elif policy.versions is not versions.VersionPolicy.ANY and versions.parse(version) is None:
-            yield Violation(VERSION_ORDER, f"{where}@{stage}", f"{version!r} is not a version")
+            message = f"{version!r} is not a version"
+            yield Violation(VERSION_ORDER, subject, message, stage=stage, position=pos, key=order)
     for pos in range(1, len(stack)):
         lower, upper = stack[pos - 1], stack[pos]
         if not lower or not upper or versions.parse(lower) is None or versions.parse(upper) is None:
@@ -124,7 +151,15 @@ def _check_versions(where: str, stack: tuple[str, ...], policy: Policy) -> Itera
                 f"{where}@{policy.stage_name(pos)}",
                 f"{upper} is {relation} {lower} in {policy.stage_name(pos - 1)} "
                 f"(versions = {policy.versions.value!r})",
+                stage=_stage(policy, pos),
+                position=pos,
+                key=order,
             )
+
+
+def _stage(policy: Policy, position: int) -> str | None:
+    """The stage at ``position``; None above the named stages (``#3`` in words)."""
+    return policy.stages[position] if 0 <= position < len(policy.stages) else None
 
 
 def _check_endpoints(state: State, policy: Policy, scope: set[str] | None) -> Iterator[Violation]:
@@ -134,18 +169,16 @@ def _check_endpoints(state: State, policy: Policy, scope: set[str] | None) -> It
         if scope is not None and endpoint.service not in scope:
             continue
         service = state.services.get(endpoint.service)
+        pos = endpoint.position
         if service is None:
-            yield Violation(ENDPOINT, endpoint.name, f"unknown service {endpoint.service!r}")
-        elif not 0 <= endpoint.position < len(policy.stages):
-            yield Violation(
-                ENDPOINT, endpoint.name, f"bound to position {endpoint.position}, not a stage"
-            )
-        elif endpoint.position >= service.height:
-            yield Violation(
-                ENDPOINT,
-                endpoint.name,
-                f"{service.name} has no container at {policy.stage_name(endpoint.position)}",
-            )
+            message = f"unknown service {endpoint.service!r}"
+        elif not 0 <= pos < len(policy.stages):
+            message = f"bound to position {pos}, not a stage"
+        elif pos >= service.height:
+            message = f"{service.name} has no container at {policy.stage_name(pos)}"
+        else:
+            continue
+        yield Violation(ENDPOINT, endpoint.name, message, stage=_stage(policy, pos), position=pos)
     for port, names in sorted(by_port.items()):
         if len(names) > 1:
             yield Violation(ENDPOINT, ", ".join(sorted(names)), f"share port {port}")
@@ -175,19 +208,17 @@ def _check_trees(state: State, policy: Policy, scope: set[str] | None) -> Iterat
                 continue
             where = f"{tree.service}@{policy.stage_name(tree.position)}"
             child = state.services.get(edge.child)
-            if not known:
-                yield Violation(
-                    TREES, where, f"edge {edge.parent} → {edge.child}: parent not in tree"
-                )
+            messages = [] if known else [f"edge {edge.parent} → {edge.child}: parent not in tree"]
             if child is None:
-                yield Violation(TREES, where, f"edge to unknown service {edge.child!r}")
+                messages.append(f"edge to unknown service {edge.child!r}")
             elif edge.position >= child.height:
-                yield Violation(
-                    TREES,
-                    where,
+                messages.append(
                     f"edge {edge.parent} → {edge.child} points at position {edge.position}, "
-                    f"{edge.child} has height {child.height}",
+                    f"{edge.child} has height {child.height}"
                 )
+            stage = _stage(policy, tree.position)
+            for message in messages:
+                yield Violation(TREES, where, message, stage=stage, position=tree.position)
 
 
 def check_entries(
@@ -199,45 +230,44 @@ def check_entries(
     for entry in entries:
         if entry.position >= len(policy.stages):
             continue
-        stage = policy.stage_name(entry.position)
-        subject = f"{entry.service} {entry.version}→{stage}"
-        gate = policy.gate(entry.position)
-        found: list[Violation] = []
-        rejection = state.is_rejected(entry.service, entry.version)
-        if rejection is not None:
-            found.append(Violation(REJECTED, subject, f"rejected: {rejection.reason}"))
-        if not gate.prereleases and versions.is_prerelease(entry.version):
-            found.append(Violation(PRERELEASE, subject, f"pre-releases may not enter {stage}"))
-        approved = entry.signed_off or state.is_approved(
-            entry.service, entry.version, entry.position
-        )
-        if gate.approval and not approved:
-            found.append(
-                Violation(
-                    APPROVAL,
-                    subject,
-                    f"{stage} needs an approval: pipeline-kit approve {entry.service} "
-                    f"{entry.version} --stage {stage} --by NAME",
-                )
-            )
-        if entry.origin is not None and entry.origin > entry.position:
-            soak = policy.gate(entry.origin).soak
-            spent = now - entry.since
-            if spent < soak:
-                found.append(
-                    Violation(
-                        SOAK,
-                        subject,
-                        f"{_span(spent)} in {policy.stage_name(entry.origin)}, "
-                        f"soak time is {_span(soak)}",
-                    )
-                )
-        for violation in found:
+        for violation in _gates(state, policy, entry, now):
             vkey = (entry.service, entry.version, entry.position, violation.constraint)
             if vkey not in seen:  # one line per version and stage, not one per stack
                 seen.add(vkey)
                 out.append(violation)
     return out
+
+
+def _gates(state: State, policy: Policy, entry: Entry, now: datetime) -> Iterator[Violation]:
+    """The gates one entry into a named stage breaks, in the documented order."""
+    stage = policy.stage_name(entry.position)
+    subject = f"{entry.service} {entry.version}→{stage}"
+    gate = policy.gate(entry.position)
+
+    def violation(name: str, message: str, key: tuple[str, ...] | None) -> Violation:
+        return Violation(name, subject, message, stage=stage, position=entry.position, key=key)
+
+    rejection = state.is_rejected(entry.service, entry.version)
+    if rejection is not None:
+        yield violation(REJECTED, f"rejected: {rejection.reason}", None)
+    if not gate.prereleases and versions.is_prerelease(entry.version):
+        message = f"pre-releases may not enter {stage}"
+        yield violation(PRERELEASE, message, ("gates", stage, "prereleases"))
+    approved = entry.signed_off or state.is_approved(entry.service, entry.version, entry.position)
+    if gate.approval and not approved:
+        message = (
+            f"{stage} needs an approval: pipeline-kit approve {entry.service} "
+            f"{entry.version} --stage {stage} --by NAME"
+        )
+        yield violation(APPROVAL, message, ("gates", stage, "approval"))
+    if entry.origin is not None and entry.origin > entry.position:
+        # The soak time is the gate of the stage the version leaves.
+        left = policy.stage_name(entry.origin)
+        soak = policy.gate(entry.origin).soak
+        spent = now - entry.since
+        if spent < soak:
+            message = f"{_span(spent)} in {left}, soak time is {_span(soak)}"
+            yield violation(SOAK, message, ("gates", left, "soak"))
 
 
 def _span(delta: timedelta) -> str:

@@ -11,7 +11,6 @@ Every violation is reported; nothing is written.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -34,8 +33,6 @@ from pipeline_kit.report.results import (
 )
 from pipeline_kit.store.database import Scope
 
-_HEIGHT = re.compile(r"(below|above) (min|max)_height")
-
 
 def proposed_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
     """The settings of the config file a branch proposes (default: the one found)."""
@@ -47,35 +44,13 @@ def proposed_settings(path: Path | None, environ: Mapping[str, str]) -> Settings
     return config.load(environ=env)
 
 
-def _key(violation: Violation, settings: Settings) -> tuple[str, ...] | None:
-    """The config key a violation comes from, if it comes from one."""
-    name = violation.constraint
-    if name == c.SERVICE:
-        return ("min_stacks",)
-    if name == c.VERSION_ORDER:
-        return ("versions",)
-    if name == c.DISTINCT_HOSTS:
-        return ("distinct_hosts",)
-    if name == c.STACK_HEIGHT:
-        found = _HEIGHT.search(violation.message)
-        return (f"{found.group(2)}_height",) if found else ("stages",)
-    gates = {c.APPROVAL: "approval", c.PRERELEASE: "prereleases", c.SOAK: "soak"}
-    if name in gates and "→" in violation.subject:
-        stage = violation.subject.rsplit("→", 1)[1]
-        if name == c.SOAK:  # the soak time of the stage it leaves, one position up
-            position = settings.policy.position(stage) + 1
-            stage = settings.policy.stage_name(position)
-        return ("gates", stage, gates[name])
-    return None
-
-
 def locator(settings: Settings) -> Locate:
     """A function: violation → (config file, line) when the violation comes from a key."""
     path = settings.source
     shown = shown_path(path) if path is not None else None
 
     def locate(violation: Violation) -> tuple[str | None, int | None]:
-        key = _key(violation, settings)
+        key = violation.key
         if path is None or key is None:
             return None, None
         line = config.line_of(path, key)
@@ -127,7 +102,7 @@ def run_check(
     error = None
     if failed:
         error = ConstraintFailed(
-            [Violation(r.name, r.stage, r.message) for r in failed],
+            [Violation(r.name, r.stage, r.message, stage=r.stage) for r in failed],
             f"check: the change would break {len(failed)} constraint(s)",
         )
     report = Report(

@@ -93,14 +93,9 @@ class Report:
 
 
 def stage_of(violation: Violation, policy: Policy, default: str) -> str:
-    """The stage a violation is about: ``svc@qa``, ``svc 1.2→qa``, else ``default``."""
-    subject = violation.subject
-    for marker in ("@", "→"):
-        if marker in subject:
-            stage = subject.rsplit(marker, 1)[1].split()[0]
-            if stage in policy.stages:
-                return stage
-    return default
+    """The configured stage a violation is about, else ``default`` (service-wide ones)."""
+    stage = violation.stage
+    return stage if stage is not None and stage in policy.stages else default
 
 
 def affected_stages(plan: Plan, policy: Policy) -> list[str]:
