@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -243,6 +243,18 @@ def set_canary(session: Session, entry: Entry, canary: CanaryRecord) -> None:
         .where(t.journal.c.id == entry.id)
         .values(phase=CANARY, operations=json.dumps(operations, sort_keys=True))
     )
+
+
+def claim(session: Session, entry: Entry, now: datetime, lease: timedelta) -> Entry:
+    """Make this process the owner of ``entry`` (a canary that a later command completes):
+    while it works, others see the entry alive and wait."""
+    owner, pid, expires = socket.gethostname()[:255], os.getpid(), now + lease
+    session.conn.execute(
+        update(t.journal)
+        .where(t.journal.c.id == entry.id)
+        .values(owner=owner, pid=pid, expires=codec.time_text(expires))
+    )
+    return replace(entry, owner=owner, pid=pid, expires=expires)
 
 
 def set_committed(session: Session, entry_id: str) -> None:

@@ -59,8 +59,10 @@ def apply_flight(rig: Rig, flight: Flight, dry_run: bool = False) -> Outcome:
 def resume(rig: Rig, service: str) -> Outcome:
     """``promote SERVICE --continue``: commit the canary's plan, switch all traffic."""
     flight = Flight(Scope(frozenset({service})))
+    notes: list[str] = []
+    rig.note = notes.append
     run(sequences.CANARY_CONTINUE, rig, flight)
-    return Outcome(flight.final(), True)
+    return Outcome(flight.final(), True, tuple(notes))
 
 
 def abort(rig: Rig, service: str) -> str | None:

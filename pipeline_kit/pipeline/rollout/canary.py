@@ -18,6 +18,7 @@ from pipeline_kit.model.items import Container, Service, Stack, State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.pipeline.rollout.flight import Flight, Rig
 from pipeline_kit.pipeline.rollout.ports import Tx
+from pipeline_kit.pipeline.rollout.steps import lease
 from pipeline_kit.store import journal
 from pipeline_kit.store.journal import CanaryRecord, Incoming, Started
 
@@ -85,9 +86,12 @@ def resume(rig: Rig, flight: Flight) -> None:
         raise InvalidInput(f"no canary of {service} is running")
     ctx = rig.context()
     found = promote(tx.load(flight.scope), ctx, service, record.to, record.version)
-    flight.ctx, flight.plan, flight.entry, flight.record = ctx, found, entry, record
+    flight.ctx, flight.plan, flight.record = ctx, found, record
     if found.violations:
         raise ConstraintFailed(found.violations, f"the canary of {service} cannot complete")
+    # Once committed the entry is no canary any more: it must name this process, which
+    # switches, drains and removes, or others would take it for an interrupted apply.
+    flight.entry = tx.claim_entry(entry, ctx.now, lease(rig))
     flight.applied = adopt(found, record.starts)
     flight.removing = list(entry.stops)
 

@@ -46,6 +46,9 @@ class SqlTx:
     ) -> Entry:
         return journal.add(self.session, services, action, starts, stops, now, lease)
 
+    def claim_entry(self, entry: Entry, now: datetime, lease: timedelta) -> Entry:
+        return journal.claim(self.session, entry, now, lease)
+
     def set_committed(self, entry_id: str) -> None:
         journal.set_committed(self.session, entry_id)
 

@@ -104,11 +104,15 @@ def journal_plan(rig: Rig, flight: Flight) -> None:
     flight.removing = flight.stops
     if not flight.launches and not flight.stops:
         return
-    lease = timedelta(seconds=rig.settings.runtime.health_timeout + 300)
     starts = [launch.placed() for launch in flight.launches]
     changed = found.services_changed()
-    flight.entry = tx.add_entry(changed, found.action, starts, flight.stops, ctx.now, lease)
+    flight.entry = tx.add_entry(changed, found.action, starts, flight.stops, ctx.now, lease(rig))
     flight.release()
+
+
+def lease(rig: Rig) -> timedelta:
+    """How long a journal entry of a living process stays valid on another host's reading."""
+    return timedelta(seconds=rig.settings.runtime.health_timeout + 300)
 
 
 def forget(rig: Rig, flight: Flight) -> None:
