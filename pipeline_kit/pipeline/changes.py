@@ -13,9 +13,8 @@ from pipeline_kit.config_types import Settings
 from pipeline_kit.model.actions import Context
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
-from pipeline_kit.pipeline import rollout
+from pipeline_kit.pipeline.manage import execute
 from pipeline_kit.pipeline.rollout import Outcome
-from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.store.database import Scope
 
 
@@ -36,8 +35,7 @@ def _apply(
         return act(state, ctx, *args)
 
     scope = Scope(frozenset(services), frozenset(endpoints), frozenset(ports))
-    with Unit(settings) as unit:
-        return rollout.apply(unit.rig(), scope, build, dry_run)
+    return execute(settings, scope, build, dry_run)
 
 
 def add_service(

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline_kit import config
-from pipeline_kit.config import Settings
+from pipeline_kit.config_types import Settings
 from pipeline_kit.model import constraints as c
 from pipeline_kit.model.constraints import Violation
 from pipeline_kit.model.errors import ConstraintFailed, InvalidInput

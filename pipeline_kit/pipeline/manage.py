@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline_kit.config import Settings, render_default
-from pipeline_kit.model.actions import Context
+from pipeline_kit.config import render_default
+from pipeline_kit.config_types import Settings
 from pipeline_kit.model.constraints import Violation, check_state
 from pipeline_kit.model.errors import ConstraintFailed, InvalidInput
 from pipeline_kit.model.items import State
@@ -17,10 +17,6 @@ from pipeline_kit.store.database import Scope, Store
 
 def open_store(settings: Settings) -> Store:
     return Unit(settings).store
-
-
-def context(settings: Settings) -> Context:
-    return Unit(settings).context()
 
 
 def execute(
@@ -70,30 +66,10 @@ def load_state(settings: Settings, services: list[str] | None = None) -> State:
         store.dispose()
 
 
-def endpoints_view(
-    settings: Settings,
-) -> tuple[State, dict[tuple[str, int], tuple[str, int]]]:
-    """The whole state and, per (service, position), the running canary's version and share."""
-    from pipeline_kit.pipeline.routing import running_canaries
-    from pipeline_kit.store import journal
-
-    with Unit(settings) as unit, unit.store.read("endpoints") as session:
-        return session.load_all(), running_canaries(journal.entries(session))
-
-
 def check(settings: Settings) -> tuple[State, list[Violation]]:
     """The whole state against the configured constraints."""
     state = load_state(settings)
     return state, check_state(state, settings.policy)
-
-
-def history(settings: Settings, service: str | None, limit: int) -> list[dict[str, object]]:
-    store = open_store(settings)
-    try:
-        with store.read() as session:
-            return session.history(service, limit)
-    finally:
-        store.dispose()
 
 
 def export_state(settings: Settings, path: Path) -> int:

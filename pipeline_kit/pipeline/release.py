@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline_kit.config import Host, Settings
+from pipeline_kit.config_types import Host, Settings
 from pipeline_kit.model.errors import InvalidInput, Refused
 from pipeline_kit.model.items import Service, check_image, same_version
 from pipeline_kit.model.versions import VersionPolicy, in_order, sort_key
