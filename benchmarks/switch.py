@@ -54,7 +54,7 @@ import pytest
 import requests
 from docker.errors import DockerException
 
-from benchmarks.promote_docker import docker_engine
+from benchmarks.docker_bench import docker_engine
 from benchmarks.switch_support import (
     BASE_LABEL,
     NEW,

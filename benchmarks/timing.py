@@ -4,14 +4,18 @@ and the figures table. Nothing here asserts anything about time."""
 from __future__ import annotations
 
 import gc
+import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+INPROC = Path(__file__).with_name("inproc.py")
 
 
 class BenchError(Exception):
@@ -79,6 +83,40 @@ def run_timed(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> float:
     if proc.returncode != 0:
         raise BenchError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[:2000]}")
     return elapsed
+
+
+@dataclass(frozen=True)
+class Inproc:
+    """One command run by benchmarks/inproc.py: its imports and its ``main()`` call (s)."""
+
+    imports: float
+    main: float
+
+
+def run_inproc(
+    args: Sequence[str], cwd: Path, env: dict[str, str], modules: Path, record: bool = False
+) -> Inproc:
+    """``pipeline_kit.cli.main.main(args)`` in a fresh interpreter, timed from inside: after
+    importing every module listed in ``modules`` (or, with ``record``, adding to that list
+    the modules the run imports). Raises when the command fails."""
+    with tempfile.TemporaryDirectory(prefix="pk-inproc-") as scratch:
+        out = Path(scratch) / "times.json"
+        mode = "record" if record else "preload"
+        argv = [sys.executable, str(INPROC), str(out), mode, str(modules), "--", *args]
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0 or not out.exists():
+            error = proc.stderr.strip()[:2000]
+            raise BenchError(f"in-process {' '.join(args)} exited {proc.returncode}: {error}")
+        times = json.loads(out.read_text())
+    return Inproc(float(times["imports"]), float(times["main"]))
 
 
 def cli_runs(argv: Sequence[str], cwd: Path, env: dict[str, str], repeat: int) -> list[float]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from functools import lru_cache
-
-import semver
+from typing import TYPE_CHECKING
 
 from pipeline_kit.model.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import semver
 
 # What a container tag may hold (Docker's tag grammar, with '+' for SemVer build metadata).
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
@@ -28,6 +30,8 @@ def parse(text: str) -> semver.Version | None:
     if not _SAFE.fullmatch(text):
         return None
     body = text[1:] if text[:1] in ("v", "V") else text
+    import semver  # on first use: the model imports no third-party package
+
     try:
         return semver.Version.parse(body)
     except ValueError:

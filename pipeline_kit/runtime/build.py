@@ -12,13 +12,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
-
-import docker
-from docker.errors import DockerException, ImageNotFound
-from docker.utils import tar as docker_tar
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+
+if TYPE_CHECKING:  # docker-py is imported on first use: ``Progress`` alone needs none of it
+    import docker
 
 _STEP = re.compile(r"Step (\d+)/(\d+) : ")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -86,6 +85,8 @@ def _chunks(start: Callable[[], Iterable[Any]], what: str) -> Iterator[Mapping[s
     After an error chunk the rest of the stream (the engine ends it) is read, so that the
     connection goes back to the pool instead of leaking.
     """
+    from docker.errors import DockerException
+
     failure: ExternalFailure | None = None
     drained = 0
     try:
@@ -149,6 +150,8 @@ def _build_path(context: Path, dockerfile: str) -> tuple[Path, str]:
 
 def _context_tar(root: Path, dockerfile: str) -> IO[bytes]:
     """The build context as an uncompressed tar in a temporary file, without ignored files."""
+    from docker.utils import tar as docker_tar
+
     exclude: list[str] | None = None
     try:
         ignore = root / ".dockerignore"
@@ -265,6 +268,8 @@ def push_image(
 
 def local_digest(client: docker.DockerClient, reference: str) -> str | None:
     """The registry digest the engine recorded for ``reference`` (after a push or pull)."""
+    from docker.errors import DockerException, ImageNotFound
+
     repository, _ = split_reference(reference)
     try:
         info: Mapping[str, Any] = client.api.inspect_image(reference)

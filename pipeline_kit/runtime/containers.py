@@ -10,10 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import docker.errors
-import requests
-
-from pipeline_kit.config import Host, Runtime
+from pipeline_kit.config_types import Host, Runtime
 from pipeline_kit.model.errors import ExternalFailure
 from pipeline_kit.runtime.engine import LABEL, SERVICE_LABEL, failures, one_line
 
@@ -102,6 +99,8 @@ def _bindable(port: int) -> bool:
 
 def ensure_image(client: Any, image: str, auth: Mapping[str, str] | None) -> None:
     """Pull ``image`` unless the host has it already."""
+    import docker.errors  # docker-py and requests on first use, here and below
+
     try:
         client.images.get(image)
         return
@@ -157,6 +156,8 @@ def wait_healthy(container: Any, spec: Spec, runtime: Runtime, deadline: float) 
     """Wait until the container answers its health check; raise if it exits or times out."""
     url = f"http://{spec.address}{runtime.health_path}" if runtime.health_path else None
     last = "no answer yet"
+    import requests
+
     session = requests.Session()
     try:
         while True:
@@ -192,6 +193,8 @@ def wait_healthy(container: Any, spec: Spec, runtime: Runtime, deadline: float) 
 
 
 def _last_log(container: Any) -> str:
+    import docker.errors
+
     try:
         raw = container.logs(tail=3)
     except docker.errors.DockerException:
@@ -204,6 +207,8 @@ def check_once(spec_address: str, runtime: Runtime) -> str | None:
     """One health probe for ``verify``: None when healthy, else what failed."""
     if not runtime.health_path:
         return None
+    import requests
+
     try:
         answer = requests.get(
             f"http://{spec_address}{runtime.health_path}", timeout=2.0, allow_redirects=False
@@ -217,6 +222,9 @@ def check_once(spec_address: str, runtime: Runtime) -> str | None:
 
 def remove(client: Any, name: str) -> None:
     """Stop and remove a container; a container already gone is fine."""
+    import docker.errors
+    import requests
+
     try:
         container = client.containers.get(name)
     except docker.errors.NotFound:

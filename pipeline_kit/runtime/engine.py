@@ -8,11 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
-import requests
-
-from pipeline_kit.config import Host, Runtime
+from pipeline_kit.config_types import Host, Runtime
 from pipeline_kit.model.errors import ExternalFailure, PipelineKitError
 
 LABEL = "io.pipeline-kit"
@@ -21,6 +17,8 @@ SERVICE_LABEL = f"{LABEL}.service"
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message, without the noise docker-py adds."""
+    import docker.errors  # docker-py and requests on first use, here and below
+
     if isinstance(exc, docker.errors.APIError) and exc.explanation:
         text = str(exc.explanation)
     else:
@@ -31,6 +29,9 @@ def one_line(exc: BaseException) -> str:
 @contextmanager
 def failures(what: str) -> Iterator[None]:
     """Turn Docker and connection errors into one ExternalFailure line naming ``what``."""
+    import docker.errors
+    import requests
+
     try:
         yield
     except PipelineKitError:
@@ -52,6 +53,8 @@ class Engines:
 
     def client(self, name: str) -> Any:
         """A connected ``docker.DockerClient`` for host ``name`` (exit 3 when unreachable)."""
+        import docker
+
         with self._lock:
             client = self._clients.get(name)
             if client is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline_kit.config import Host, Runtime, Settings
+from pipeline_kit.config_types import Host, Runtime, Settings
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.registry import docker_tag, image_reference

@@ -1,0 +1,285 @@
+"""The schema of ``pipeline-kit.toml``: every key with its default and its check.
+
+Each TOML table is a mapping ``key → (default, converter)``. A converter returns the value
+or raises ``ValueError`` saying what was expected; defaults are written as in the file and
+converted too. Every problem is collected with its key path, so one run reports them all.
+Values from the environment are strings: converters accept ``"2"`` for an integer and
+``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` for a flag.
+
+Only the standard library: reading the configuration is part of every command's start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pipeline_kit.model.versions import VersionPolicy
+
+DEFAULT_DATABASE = "sqlite:///.pipeline-kit/state.db"
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_STAGE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+
+Loc = tuple[str | int, ...]
+Convert = Callable[[Any], Any]
+Problems = list[tuple[Loc, str]]
+Keys = dict[str, tuple[Any, Convert]]
+
+
+def parse_duration(value: str | int) -> timedelta:
+    """``90`` (seconds), ``"90s"``, ``"30m"``, ``"1h30m"``, ``"2d"`` → timedelta."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    match = _DURATION.fullmatch(str(value).strip())
+    if isinstance(value, str) and value.strip() and match:
+        d, h, m, s = (int(g) if g else 0 for g in match.groups())
+        return timedelta(days=d, hours=h, minutes=m, seconds=s)
+    raise ValueError(f"expected a duration such as '30m', '1h30m' or '2d', not {value!r}")
+
+
+# -- converters: the value, or ValueError saying what was expected ---------------------------
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise ValueError(f"expected true or false, not {value!r}")
+
+
+def _number(value: Any, integer: bool) -> float:
+    """An int or float from TOML, or from a string of the environment."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value.strip().replace("_", ""))
+    if number is None or not math.isfinite(number) or (integer and number % 1):
+        raise ValueError(f"expected {'an integer' if integer else 'a number'}, not {value!r}")
+    return int(number) if integer else number
+
+
+def _integer(low: int, high: int) -> Convert:
+    def convert(value: Any) -> int:
+        number = int(_number(value, integer=True))
+        if not low <= number <= high:
+            raise ValueError(f"expected an integer from {low} to {high}, not {number}")
+        return number
+
+    return convert
+
+
+def _seconds(value: Any) -> float:
+    number = float(_number(value, integer=False))
+    if not 0 < number <= 3600:
+        raise ValueError(f"expected seconds above 0 and at most 3600, not {number:g}")
+    return number
+
+
+def _text(pattern: str = "", expected: str = "") -> Convert:
+    """A string; with ``pattern``, one that matches it whole (``expected`` says what)."""
+
+    def convert(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, not {value!r}")
+        if pattern and not re.fullmatch(pattern, value):
+            raise ValueError(f"expected {expected}, not {value!r}")
+        return value
+
+    return convert
+
+
+def _choice(*options: str) -> Convert:
+    """One of ``options`` (strings, or the members of a StrEnum, which is then returned)."""
+
+    def convert(value: Any) -> str:
+        if value not in options:
+            listed = ", ".join(repr(str(option)) for option in options)
+            raise ValueError(f"expected one of {listed}, not {value!r}")
+        return options[options.index(value)]
+
+    return convert
+
+
+def _duration(value: Any) -> timedelta:
+    return value if isinstance(value, timedelta) else parse_duration(value)
+
+
+def _port_range(example: str) -> Convert:
+    def convert(value: Any) -> tuple[int, int]:
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{1,5}-[0-9]{1,5}", value):
+            low, high = (int(p) for p in value.split("-"))
+            if 1024 <= low <= high <= 65535:
+                return low, high
+        raise ValueError(f"expected a range such as {example!r} within 1024-65535, not {value!r}")
+
+    return convert
+
+
+def _stages(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(s, str) for s in value):
+        raise ValueError(f"expected a list of stage names, not {value!r}")
+    if not value:
+        raise ValueError("needs at least one stage, e.g. stages = ['prod', 'qa', 'dev']")
+    for stage in value:
+        if not _STAGE.fullmatch(stage):
+            raise ValueError(f"invalid stage name {stage!r}: lowercase letters, digits, '-'")
+    if len(set(value)) != len(value):
+        raise ValueError("stage names must be distinct")
+    return tuple(value)
+
+
+def _tag_pattern(value: Any) -> str:
+    if _text()(value).count("{semver}") != 1:
+        raise ValueError("must contain {semver} once, e.g. 'v{semver}'")
+    return str(value)
+
+
+def _strings(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table of strings, not {value!r}")
+    for key, text in value.items():
+        if not isinstance(text, str):
+            raise ValueError(f"expected a string for {key}, not {text!r}")
+    return dict(value)
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+_REQUIRED: Any = object()
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Keys of one TOML table: ``key → (default, converter)``, the default written as in
+    the file (it is converted too). ``many`` for ``[[x]]`` and ``[x.NAME]``: a list
+    (``"list"``) or a table (``"names"``) of such tables."""
+
+    keys: Mapping[str, tuple[Any, Convert | _Table]]
+    many: str = ""
+
+    def check(self, raw: Any, loc: Loc, problems: Problems) -> Any:
+        if self.many == "list" and isinstance(raw, list):
+            return [self._one(item, (*loc, i), problems) for i, item in enumerate(raw)]
+        if self.many == "names" and isinstance(raw, dict):
+            return {name: self._one(item, (*loc, name), problems) for name, item in raw.items()}
+        if not self.many:
+            return self._one(raw, loc, problems)
+        kind = "list of tables ([[...]])" if self.many == "list" else "table of tables"
+        problems.append((loc, f"expected a {kind}, not {raw!r}"))
+        return [] if self.many == "list" else {}
+
+    def _one(self, raw: Any, loc: Loc, problems: Problems) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if not isinstance(raw, dict):
+            problems.append((loc, f"expected a table, not {raw!r}"))
+            return out
+        for key, (default, convert) in self.keys.items():
+            value = raw.get(key, default)
+            if value is _REQUIRED:
+                problems.append(((*loc, key), "required"))
+            elif value is None:
+                out[key] = None
+            elif isinstance(convert, _Table):
+                out[key] = convert.check(value, (*loc, key), problems)
+            else:
+                try:
+                    out[key] = convert(value)
+                except ValueError as exc:
+                    problems.append(((*loc, key), str(exc)))
+        problems.extend(((*loc, key), "unknown key") for key in raw if key not in self.keys)
+        return out
+
+
+_HOST_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+_GATE: Keys = {"prereleases": (True, _flag), "approval": (False, _flag), "soak": (0, _duration)}
+_HOST: Keys = {
+    "name": (_REQUIRED, _text(_HOST_NAME, "a host name")),
+    "url": (_REQUIRED, _text(r"(unix|tcp|ssh)://\S+", "a unix://, tcp:// or ssh:// URL")),
+    "address": ("127.0.0.1", _text()),  # where its containers are reached (health, upstreams)
+    "tls": (False, _flag),
+    "tls_ca": (None, _text()),
+    "tls_cert": (None, _text()),
+    "tls_key": (None, _text()),
+}
+_REGISTRY: Keys = {
+    "url": (_REQUIRED, _text(r"(https?://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", "a HOST[:PORT]")),
+    "insecure": (False, _flag),
+    "ca": (None, _text()),
+}
+_RELEASE: Keys = {
+    "service": (None, _text()),
+    "image": (None, _text()),
+    "tag_pattern": ("v{semver}", _tag_pattern),
+    "dockerfile": ("Dockerfile", _text()),
+    "context": (".", _text()),
+    "build_args": ({}, _strings),
+}
+_LB: Keys = {
+    "enabled": (False, _flag),
+    "bind": ("127.0.0.1", _text(r"[0-9A-Za-z.:-]{1,64}", "an address to listen on")),
+    "dir": (".pipeline-kit/haproxy", _text()),
+    "binary": ("haproxy", _text(r"[A-Za-z0-9_./-]{1,255}", "a program name or path")),
+    "edge_ports": ("31000-31999", _port_range("31000-31999")),
+    "drain": ("30s", _duration),
+}
+TABLES: dict[str, tuple[Any, _Table]] = {
+    "hosts": ([], _Table(_HOST, many="list")),
+    "registry": (None, _Table(_REGISTRY)),
+    "release": ({}, _Table(_RELEASE)),
+    "lb": ({}, _Table(_LB)),
+    "gates": ({}, _Table(_GATE, many="names")),
+}
+CONFIG = _Table(
+    {
+        "stages": (["prod", "qa", "dev"], _stages),
+        "versions": ("non-decreasing", _choice(*VersionPolicy)),
+        "min_stacks": (1, _integer(1, 64)),
+        "min_height": (None, _integer(1, 64)),
+        "max_height": (None, _integer(1, 64)),
+        "distinct_hosts": (False, _flag),
+        "runtime": (None, _choice("none", "docker")),
+        "network": ("host", _choice("host", "bridge")),
+        "ports": ("20000-29999", _port_range("20000-29999")),
+        "container_port": (8080, _integer(1, 65535)),
+        "health_path": ("/health", _text(r"(/[A-Za-z0-9._~/?=&%-]*)?", "a path such as /health")),
+        "health_timeout": ("60s", _duration),
+        "database": (DEFAULT_DATABASE, _text()),
+        "lock_timeout": (30, _seconds),
+        **TABLES,
+    }
+)
+
+
+def validate(data: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
+    """The checked values and every problem found: keys first, then the rules across keys."""
+    problems: Problems = []
+    values: dict[str, Any] = CONFIG.check(data, (), problems)
+    if problems:
+        return values, problems
+    names = [host["name"] for host in values["hosts"]]
+    if len(set(names)) != len(names):
+        problems.append((("hosts",), "host names must be distinct"))
+    if values["runtime"] is None:
+        values["runtime"] = "docker" if values["hosts"] else "none"
+    if values["runtime"] == "docker" and not values["hosts"]:
+        local = {"name": "local", "url": "unix:///var/run/docker.sock"}
+        values["hosts"] = [_Table(_HOST).check(local, ("hosts",), problems)]
+    stages, low, high = len(values["stages"]), values["min_height"], values["max_height"]
+    if low is not None and low < stages:
+        problems.append(((), f"min_height = {low} is below the number of stages ({stages})"))
+    elif high is not None and high < (low or stages):
+        problems.append(((), f"max_height = {high} is below min_height ({low or stages})"))
+    unknown = sorted(set(values["gates"]) - set(values["stages"]))
+    if unknown:
+        problems.append(((), f"gates for unknown stage(s): {', '.join(unknown)}"))
+    return values, problems
