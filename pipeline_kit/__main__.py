@@ -1,7 +1,5 @@
 """``python -m pipeline_kit``."""
 
-import sys
+from pipeline_kit.cli.main import entry
 
-from pipeline_kit.cli.main import main
-
-sys.exit(main())
+entry()

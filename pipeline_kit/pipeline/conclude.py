@@ -92,12 +92,13 @@ def conclude(
     environ: Mapping[str, str] | None = None,
 ) -> Concluded:
     """Write JUnit, the job summary and step outputs; send GitHub feedback when it is on."""
-    from pipeline_kit.report import junit
     from pipeline_kit.report.summary import write_runner_files
 
     env = os.environ if environ is None else environ
     done = Concluded()
     if junit_dir is not None:
+        from pipeline_kit.report import junit
+
         done.junit = junit.write(run.report, junit_dir)
     write_runner_files(run.report, env, outputs)
     if feedback_enabled(env):

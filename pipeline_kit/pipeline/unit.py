@@ -74,16 +74,22 @@ class Unit:
         return self._rig
 
     def _runtime(self) -> Runtime:
-        from pipeline_kit.pipeline.rollout.docker import DockerRuntime, NoRuntime
-
         if self.settings.runtime.kind == "docker":
+            from pipeline_kit.pipeline.rollout.docker import DockerRuntime
+
             return DockerRuntime(self.settings, self.engines)
+        from pipeline_kit.pipeline.rollout.none import NoRuntime
+
         return NoRuntime()
 
     def _router(self) -> Router:
-        from pipeline_kit.pipeline.rollout.haproxy import HAProxyRouter, NoRouter
+        if self.settings.lb.enabled:
+            from pipeline_kit.pipeline.rollout.haproxy import HAProxyRouter
 
-        return HAProxyRouter(self.settings) if self.settings.lb.enabled else NoRouter()
+            return HAProxyRouter(self.settings)
+        from pipeline_kit.pipeline.rollout.none import NoRouter
+
+        return NoRouter()
 
     def close(self) -> None:
         if self._engines is not None:

@@ -1,6 +1,10 @@
-"""Docker Registry HTTP API v2: a client and the naming helpers for images and tags."""
+"""Docker Registry HTTP API v2: a client and the naming helpers for images and tags.
 
-from pipeline_kit.registry.client import RegistryClient
+The client (and requests with it) is imported on first use: naming an image costs nothing.
+"""
+
+from typing import TYPE_CHECKING, Any
+
 from pipeline_kit.registry.names import (
     check_repository,
     check_tag,
@@ -9,7 +13,10 @@ from pipeline_kit.registry.names import (
     split_image,
     version_of_tag,
 )
-from pipeline_kit.registry.transport import is_loopback
+
+if TYPE_CHECKING:
+    from pipeline_kit.registry.client import RegistryClient
+    from pipeline_kit.registry.transport import is_loopback
 
 __all__ = [
     "RegistryClient",
@@ -21,3 +28,15 @@ __all__ = [
     "split_image",
     "version_of_tag",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RegistryClient":
+        from pipeline_kit.registry.client import RegistryClient
+
+        return RegistryClient
+    if name == "is_loopback":
+        from pipeline_kit.registry.transport import is_loopback
+
+        return is_loopback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -117,21 +117,3 @@ class DockerRuntime:
 
         _first_error(run_parallel([job(p) for p in items]))
         return len(items)
-
-
-class NoRuntime:
-    """``runtime = "none"``: operations are recorded in the state, not run."""
-
-    def place(self, plan: Plan, routes: Routes | None) -> tuple[list[Launch], list[Placed]]:
-        return [], []
-
-    def start(self, launches: list[Launch]) -> list[Any]:
-        return []
-
-    def wait_healthy(
-        self, launches: list[Launch], handles: list[Any], observe: Observe | None
-    ) -> None:
-        return None
-
-    def remove(self, placed: Iterable[Placed]) -> int:
-        return 0

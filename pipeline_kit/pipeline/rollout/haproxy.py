@@ -40,22 +40,3 @@ class HAProxyRouter:
 
     def drain(self) -> bool:
         return self.proxy.drain(self.drain_seconds)
-
-
-class NoRouter:
-    """No load balancer: endpoints are not served by pipeline-kit."""
-
-    enabled = False
-    drain_seconds = 0.0
-
-    def routes(self, edges: list[tuple[str, int]], taken: list[int]) -> Routes | None:
-        return None
-
-    def prepare(self, whole: State, canaries: list[Canary]) -> str:
-        return ""
-
-    def switch(self, config: str) -> bool:
-        return False
-
-    def drain(self) -> bool:
-        return True
