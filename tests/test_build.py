@@ -20,7 +20,8 @@ from rich.console import Console
 
 from pipeline_kit.cli.progress import make_progress
 from pipeline_kit.config import load
-from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.runtime.build import (
     ProgressEvent,
     build_image,

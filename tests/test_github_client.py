@@ -9,9 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.github import Annotation, GitHub, GitHubError
 from pipeline_kit.http_retry import Clock
-from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+from pipeline_kit.model.errors import InvalidInput
 from tests.support.github_server import GitHubContractServer
 
 SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.lb.haproxy import HAProxy, global_section
-from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+from pipeline_kit.model.errors import InvalidInput
 
 pytestmark = pytest.mark.slow  # haproxy must be installed: bash scripts/setup.sh test
 

@@ -18,8 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline_kit.config_types import Registry
+from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.http_retry import Clock
-from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.registry import (
     RegistryClient,
     docker_tag,

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from pipeline_kit.config_types import Lb, Runtime, Settings
+from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.lb.render import Canary
 from pipeline_kit.model import actions
 from pipeline_kit.model.actions import Context
-from pipeline_kit.model.errors import ConstraintFailed, ExternalFailure
+from pipeline_kit.model.errors import ConstraintFailed
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline_kit.cli.errors import annotate
-from pipeline_kit.model.errors import ExternalFailure
+from pipeline_kit.errors import ExternalFailure
 
 if TYPE_CHECKING:
     from pipeline_kit.pipeline.commands import Finished

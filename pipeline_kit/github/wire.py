@@ -6,7 +6,8 @@ from typing import Any
 
 import requests
 
-from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.model.errors import InvalidInput
 
 
 class GitHubError(ExternalFailure):

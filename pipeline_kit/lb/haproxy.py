@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.model.errors import InvalidInput
 
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 _UNSAFE_PATH = re.compile(r"[\s\"'#\\]")

@@ -37,9 +37,3 @@ class ConstraintFailed(Refused):
         count = len(self.violations)
         lines = "; ".join(str(v) for v in self.violations)
         super().__init__(f"{what}: {count} violation{'s' if count != 1 else ''}: {lines}")
-
-
-class ExternalFailure(PipelineKitError):
-    """An external system (database, docker, registry, GitHub, HAProxy) failed (exit 3)."""
-
-    exit_code = 3

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_kit.config_types import Settings
+from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.lb.haproxy import HAProxy, ServerStat
 from pipeline_kit.lb.render import Canary, render
-from pipeline_kit.model.errors import ExternalFailure
 from pipeline_kit.model.items import State
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Store

@@ -19,8 +19,9 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from pipeline_kit import __version__, http_retry
 from pipeline_kit.config_types import Registry
+from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.http_retry import SYSTEM_CLOCK, Clock
-from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.registry.auth import Challenge, parse_challenges, preferred, token_of
 from pipeline_kit.registry.names import check_repository, check_tag
 from pipeline_kit.registry.transport import (

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.model.errors import InvalidInput
 
 if TYPE_CHECKING:  # docker-py is imported on first use: ``Progress`` alone needs none of it
     import docker

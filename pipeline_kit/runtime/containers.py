@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_kit.config_types import Host, Runtime
-from pipeline_kit.model.errors import ExternalFailure
+from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.runtime.engine import LABEL, SERVICE_LABEL, failures, one_line
 
 _POLL = 0.1

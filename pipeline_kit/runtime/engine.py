@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_kit.config_types import Host, Runtime
-from pipeline_kit.model.errors import ExternalFailure, PipelineKitError
+from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.model.errors import PipelineKitError
 
 LABEL = "io.pipeline-kit"
 SERVICE_LABEL = f"{LABEL}.service"

@@ -18,7 +18,8 @@ from pathlib import Path
 import git
 import semver
 
-from pipeline_kit.model.errors import ExternalFailure, InvalidInput
+from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.model.errors import InvalidInput
 
 # Characters a release tag may hold (a subset of what git and Docker accept), at most 128.
 _SAFE_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+/-]{0,127}")

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.lb.render import Canary
 from pipeline_kit.lb.render import edges as routed_edges
-from pipeline_kit.model.errors import ExternalFailure
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy

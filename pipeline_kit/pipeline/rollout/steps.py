@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from pipeline_kit.model.errors import ConstraintFailed, ExternalFailure, PipelineKitError
+from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.model.errors import ConstraintFailed, PipelineKitError
 from pipeline_kit.model.items import Container, Service, Stack, State
 from pipeline_kit.pipeline import routing
 from pipeline_kit.pipeline.rollout.flight import Flight, Rig
