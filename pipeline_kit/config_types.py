@@ -85,6 +85,58 @@ class Lb:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A one-off container of the new version, with the stage's configuration."""
+
+    when: str  # "before_switch" (before the commit; a failure undoes) or "after_switch"
+    command: tuple[str, ...]
+    timeout: float = 120.0
+    line: int | None = None  # where it is declared
+
+
+@dataclass(frozen=True)
+class SmokeCheck:
+    """A request to every new container before the switch: it must answer as expected."""
+
+    path: str = "/"
+    status: int = 200
+    contains: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """What a service's containers get at one stage: the declaration with the stage's
+    overrides applied (``{stage}`` and ``{stack}`` in volume names not yet expanded)."""
+
+    env: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()  # names only; the values come from the environment
+    volumes: tuple[str, ...] = ()  # "NAME:/path" or "NAME:/path:ro"
+    command: tuple[str, ...] = ()  # empty: the image's CMD
+    memory: str | None = None  # "256m", "1g"
+    cpus: float | None = None
+
+
+@dataclass(frozen=True)
+class ServiceDecl:
+    """A service declared in the config (``[services.NAME]``)."""
+
+    name: str
+    image: str | None = None  # the repository; default: the service's name
+    stacks: int = 1
+    base: StageConfig = field(default_factory=StageConfig)
+    stages: tuple[tuple[str, StageConfig], ...] = ()  # per stage: the overrides, merged
+    hooks: tuple[Hook, ...] = ()
+    checks: tuple[SmokeCheck, ...] = ()
+    health_path: str | None = None  # default: [runtime] health_path
+    line: int | None = None  # where ``[services.NAME]`` is declared
+
+    def at(self, stage: str) -> StageConfig:
+        """The effective configuration at ``stage``."""
+        return dict(self.stages).get(stage, self.base)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The resolved configuration of one run."""
 
@@ -97,3 +149,8 @@ class Settings:
     registry: Registry | None = None
     release: Release = field(default_factory=Release)
     lb: Lb = field(default_factory=Lb)
+    services: tuple[ServiceDecl, ...] = ()
+
+    def declared(self, name: str) -> ServiceDecl | None:
+        """The service's declaration in the config, if it has one."""
+        return next((s for s in self.services if s.name == name), None)

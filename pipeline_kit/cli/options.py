@@ -39,6 +39,7 @@ def show_outcome(outcome: Outcome, config: Settings, verdict: str | None = None)
 
     for line in outcome.notes:
         render.note(line)
-    render.plan(outcome.plan, config.policy, outcome.applied, config.runtime.kind, verdict)
+    kind = config.runtime.kind
+    render.plan(outcome.plan, config.policy, outcome.applied, kind, verdict, outcome.configs)
     if outcome.plan.violations:
         raise typer.Exit(1)

@@ -67,7 +67,8 @@ def promote(
                 f"nothing is committed; 'pipeline-kit promote {service} --continue' completes "
                 "it, --abort goes back"
             )
-        render.plan(outcome.plan, config.policy, outcome.applied, config.runtime.kind, verdict)
+        kind = config.runtime.kind
+        render.plan(outcome.plan, config.policy, outcome.applied, kind, verdict, outcome.configs)
     end(finished, junit_dir, strict_feedback)
 
 

@@ -267,9 +267,15 @@ def violations(items: Iterable[Violation]) -> None:
 
 
 def plan(
-    plan: Plan, policy: Policy, applied: bool, runtime: str = "none", verdict: str | None = None
+    plan: Plan,
+    policy: Policy,
+    applied: bool,
+    runtime: str = "none",
+    verdict: str | None = None,
+    configs: Iterable[str] = (),
 ) -> None:
-    """The exact plan: per stack, per position, old → new; operations; violations."""
+    """The exact plan: per stack, per position, old → new; operations; the configuration of
+    the containers it starts (secrets by name only); violations."""
     args = " ".join(f"{k}={v}" for k, v in plan.args.items() if v is not None)
     console.print(f"plan: {plan.action} {args}", markup=False)
     current: tuple[str, int] | None = None
@@ -296,6 +302,8 @@ def plan(
         )
     if plan.operations and runtime == "none":
         console.print("  (runtime none: operations are recorded, not run)", markup=False)
+    for line in configs:
+        console.print(f"  configuration: {line}", markup=False)
     if plan.violations:
         console.print(f"refused: {len(plan.violations)} violation(s)", markup=False)
         violations(plan.violations)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from pipeline_kit.model import versions
+from pipeline_kit.model.configs import ConfigOf, reconfigure
 from pipeline_kit.model.constraints import Entry, check_entries, check_state
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import (
@@ -40,6 +41,7 @@ class Context:
     now: datetime
     actor: str = "unknown"
     new_id: Callable[[], str] = field(default=_new_id)
+    config_of: ConfigOf | None = None  # a position's configuration digest (see model.configs)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -117,6 +119,9 @@ def _finish(
     scope: Iterable[str] = (),
 ) -> Plan:
     names = set(scope)
+    if ctx.config_of is not None:
+        after, moved = reconfigure(ctx.config_of, ctx.new_id, before, after, list(operations))
+        operations = moved
     violations = check_state(after, ctx.policy, names) + check_entries(
         after, ctx.policy, entries, ctx.now
     )

@@ -17,8 +17,15 @@ from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.pipeline import rollout
 from pipeline_kit.pipeline.rollout import Build, Flight, Outcome
+from pipeline_kit.pipeline.rollout.ports import Checked
 from pipeline_kit.pipeline.unit import Unit
-from pipeline_kit.report.results import Report, Result, affected_stages, constraint_results
+from pipeline_kit.report.results import (
+    Report,
+    Result,
+    Status,
+    affected_stages,
+    constraint_results,
+)
 from pipeline_kit.store.database import Scope
 
 
@@ -47,6 +54,13 @@ class HealthLog:
             result = Result(stage, "health", name, "passed", f"healthy at {spec.address}", seconds)
         else:
             result = Result(stage, "health", name, "error", _line(error), seconds)
+        with self._lock:
+            self.results.append(result)
+
+    def checked(self, check: Checked) -> None:
+        """A smoke check or a hook the rollout ran."""
+        status: Status = "passed" if check.ok else "failed"
+        result = Result(check.stage, check.kind, check.name, status, check.message, check.seconds)
         with self._lock:
             self.results.append(result)
 
@@ -114,7 +128,8 @@ def promote_run(
     flight = Flight(Scope(frozenset({service})), build, canary, snapshot)
     began = time.monotonic()
     try:
-        outcome = rollout.apply_flight(unit.rig(observe=health), flight, dry_run)
+        rig = unit.rig(observe=health, checked=health.checked)
+        outcome = rollout.apply_flight(rig, flight, dry_run)
     except PipelineKitError as exc:
         if flight.plan is None:
             raise

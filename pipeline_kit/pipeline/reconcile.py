@@ -11,6 +11,7 @@ from pipeline_kit.lb.render import edges
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
+from pipeline_kit.pipeline.effective import configured, effective
 from pipeline_kit.pipeline.rollout import sequences
 from pipeline_kit.pipeline.rollout.docker import launch_of, run_parallel
 from pipeline_kit.pipeline.rollout.flight import Flight, Rig, Step, run
@@ -18,7 +19,7 @@ from pipeline_kit.pipeline.rollout.steps import with_addresses
 from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.report.results import Result
 from pipeline_kit.runtime import containers as rt
-from pipeline_kit.runtime.placement import Ports, port_of, spec_of
+from pipeline_kit.runtime.placement import Ports, Routes, port_of, spec_of
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Scope
 
@@ -40,7 +41,7 @@ class Wanted:
 class Drift:
     """One difference between the state and a host."""
 
-    kind: str  # missing | unhealthy | unknown | wrong-version
+    kind: str  # missing | unhealthy | unknown | wrong-version | config
     service: str
     stack: int
     host: str
@@ -119,6 +120,9 @@ def survey(unit: Unit, state: State) -> Survey:
         elif f.status != "running" or f.health == "unhealthy":
             detail = f"docker status {f.status}" + (f", {f.health}" if f.health else "")
             out.drift.append(Drift("unhealthy", w.service, w.stack, w.host, name, detail))
+        elif f.config and f.config != (wants := _config(settings, state, w)):
+            detail = f"started with configuration {f.config}, its stage's is now {wants}"
+            out.drift.append(Drift("config", w.service, w.stack, w.host, name, detail))
         elif w.address:
             probes.append(_probe(w.address, settings))
             probed.append(w)
@@ -134,6 +138,11 @@ def survey(unit: Unit, state: State) -> Survey:
             out.drift.append(Drift("unknown", f.service, f.stack, f.host, f.name, detail))
     out.results = _results(settings, items, skip, out.drift)
     return out
+
+
+def _config(settings: Settings, state: State, w: Wanted) -> str:
+    """The digest of the configuration the container at ``w``'s place should run with."""
+    return effective(settings, state, w.service, w.position).digest()
 
 
 def _results(
@@ -209,22 +218,15 @@ class _Deploy:
             edges(self.whole), [e.port for e in self.whole.endpoints.values()]
         )
         flight.launches = [
-            launch_of(
-                spec_of(
-                    settings,
-                    ports,
-                    self.state,
-                    w.service,
-                    w.stack,
-                    w.position,
-                    w.id,
-                    w.version,
-                    port_of(w.address),
-                    routes,
-                )
-            )
+            launch_of(configured(settings, self.whole, self._spec(ports, routes, w)))
             for w in replaced
         ]
+
+    def _spec(self, ports: Ports, routes: Routes | None, w: Wanted) -> rt.Spec:
+        return spec_of(
+            self.unit.settings, ports, self.state, w.service, w.stack, w.position, w.id,
+            w.version, port_of(w.address), routes,
+        )  # fmt: skip
 
     def record(self, rig: Rig, flight: Flight) -> None:
         """Write the addresses of the containers deploy (re)started; nothing else changes."""

@@ -16,7 +16,7 @@ from pipeline_kit.store.database import Store, resolve_url
 
 if TYPE_CHECKING:
     from pipeline_kit.pipeline.rollout.flight import Rig
-    from pipeline_kit.pipeline.rollout.ports import Observe, Router, Runtime
+    from pipeline_kit.pipeline.rollout.ports import Checked, Observe, Router, Runtime
     from pipeline_kit.runtime.engine import Engines
 
 
@@ -57,10 +57,16 @@ class Unit:
         return self._engines
 
     def context(self) -> Context:
-        return Context(self.settings.policy, datetime.now(UTC), actor())
+        from pipeline_kit.pipeline.effective import digests
+
+        config_of = digests(self.settings)
+        return Context(self.settings.policy, datetime.now(UTC), actor(), config_of=config_of)
 
     def rig(
-        self, note: Callable[[str], None] = lambda _line: None, observe: Observe | None = None
+        self,
+        note: Callable[[str], None] = lambda _line: None,
+        observe: Observe | None = None,
+        checked: Callable[[Checked], None] = lambda _check: None,
     ) -> Rig:
         """The rollout's ledger, runtime and router for this command's settings."""
         from pipeline_kit.pipeline.rollout.flight import Rig
@@ -70,7 +76,7 @@ class Unit:
             self._rig = Rig(
                 self.settings, SqlLedger(self.store), self._runtime(), self._router(), self.context
             )
-        self._rig.note, self._rig.observe = note, observe
+        self._rig.note, self._rig.observe, self._rig.checked = note, observe, checked
         return self._rig
 
     def _runtime(self) -> Runtime:

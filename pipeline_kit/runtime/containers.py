@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import socket
@@ -30,6 +31,13 @@ class Spec:
     port: int
     upstreams: Mapping[str, str] = field(default_factory=dict)
     position: int = 0  # its stage position, for reports
+    env: Mapping[str, str] = field(default_factory=dict)  # the stage's declared variables
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)  # values: never shown
+    volumes: tuple[str, ...] = ()  # "NAME:/path" or "NAME:/path:ro", named volumes only
+    command: tuple[str, ...] = ()  # empty: the image's CMD
+    memory: str | None = None
+    cpus: float | None = None
+    config: str = ""  # the digest of its effective configuration (a label)
 
     @property
     def name(self) -> str:
@@ -53,6 +61,7 @@ class Found:
     port: int | None
     status: str  # docker's: running, exited, created…
     health: str | None  # docker HEALTHCHECK status when the image has one
+    config: str = ""  # the digest of the configuration it was started with ("" unknown)
 
 
 def container_name(service: str, stack: int, container_id: str) -> str:
@@ -71,7 +80,31 @@ def labels(spec: Spec) -> dict[str, str]:
         f"{LABEL}.version": spec.version,
         f"{LABEL}.id": spec.id,
         f"{LABEL}.port": str(spec.port),
+        **({f"{LABEL}.config": spec.config} if spec.config else {}),
     }
+
+
+def _volumes(spec: Spec) -> dict[str, dict[str, str]]:
+    """docker-py's ``volumes`` of named volumes ``NAME:/path[:ro]``."""
+    out = {}
+    for item in spec.volumes:
+        name, path, *mode = item.split(":")
+        out[name] = {"bind": path, "mode": mode[0] if mode else "rw"}
+    return out
+
+
+def _resources(spec: Spec) -> dict[str, Any]:
+    """The command and limits, when set."""
+    options: dict[str, Any] = {}
+    if spec.command:
+        options["command"] = list(spec.command)
+    if spec.memory:
+        options["mem_limit"] = spec.memory
+    if spec.cpus:
+        options["nano_cpus"] = int(spec.cpus * 1_000_000_000)
+    if spec.volumes:
+        options["volumes"] = _volumes(spec)
+    return options
 
 
 def free_port(runtime: Runtime, host: Host, used: set[int]) -> int:
@@ -114,11 +147,13 @@ def ensure_image(client: Any, image: str, auth: Mapping[str, str] | None) -> Non
 def start(client: Any, spec: Spec, runtime: Runtime) -> Any:
     """Create and start the container; the docker-py Container."""
     env = {
+        **spec.env,
+        **spec.secrets,
         "PIPELINE_KIT_SERVICE": spec.service,
         "PIPELINE_KIT_VERSION": spec.version,
         **{upstream_variable(child): url for child, url in sorted(spec.upstreams.items())},
     }
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = _resources(spec)
     if runtime.network == "host":
         env["PORT"] = str(spec.port)
         options["network_mode"] = "host"
@@ -268,6 +303,49 @@ def found(client: Any, host: str, services: frozenset[str] | None = None) -> lis
                 port=int(port) if port.isdigit() else None,
                 status=status,
                 health=health,
+                config=lab.get(f"{LABEL}.config", ""),
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How a one-off container ended: its exit code (None: killed at the timeout), its output."""
+
+    code: int | None
+    output: str  # the last lines it printed
+
+
+HOOK_LABEL = f"{LABEL}.hook"
+
+
+def run_once(client: Any, spec: Spec, command: tuple[str, ...], timeout: float) -> Ran:
+    """Run ``command`` in a one-off container of ``spec``'s image and configuration, wait at
+    most ``timeout`` seconds, remove it. Hook containers carry no service label: no drift."""
+    import requests
+
+    env = {**spec.env, **spec.secrets}
+    env.update(PIPELINE_KIT_SERVICE=spec.service, PIPELINE_KIT_VERSION=spec.version)
+    options = _resources(spec)
+    options["command"] = list(command)
+    with failures(f"cannot start a hook of {spec.service} {spec.version} on {spec.host.name}"):
+        container = client.containers.run(
+            spec.image,
+            detach=True,
+            labels={HOOK_LABEL: spec.service, f"{LABEL}.version": spec.version},
+            environment=env,
+            network_mode="host",
+            **options,
+        )
+    try:
+        try:
+            code: int | None = int(container.wait(timeout=timeout).get("StatusCode", -1))
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError):
+            code = None  # still running at the timeout: removed below
+        raw = container.logs(tail=5)
+        output = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        return Ran(code, output.strip())
+    finally:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)

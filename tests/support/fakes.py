@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from pipeline_kit.config_types import Hook, SmokeCheck
 from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.lb.render import Canary
 from pipeline_kit.lb.render import edges as routed_edges
@@ -23,7 +24,7 @@ from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
 from pipeline_kit.pipeline.rollout.flight import Clock
-from pipeline_kit.pipeline.rollout.ports import Launch, Observe, Routes
+from pipeline_kit.pipeline.rollout.ports import HookRun, Launch, Observe, Routes
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Scope
 from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
@@ -258,6 +259,9 @@ class FakeRuntime:
     started: list[str] = field(default_factory=list)  # every container started, in order
     removed: list[str] = field(default_factory=list)  # every one asked to be removed, in order
     ports: Iterator[int] = field(default_factory=lambda: itertools.count(21000))
+    probes: dict[tuple[str, str], str] = field(default_factory=dict)  # (id, path) → failure
+    hook_results: dict[tuple[str, ...], HookRun] = field(default_factory=dict)  # by command
+    hooks_run: list[tuple[str, int, str]] = field(default_factory=list)  # service, position, when
 
     def place(self, plan: Plan, routes: Routes | None) -> tuple[list[Launch], list[Placed]]:
         self.calls.append("runtime.place")
@@ -306,6 +310,15 @@ class FakeRuntime:
             self.running.discard(p.id)
             self.removed.append(p.id)
         return len(items)
+
+    def probe(self, launch: Launch, check: SmokeCheck) -> str | None:
+        self.calls.append("runtime.probe")
+        return self.probes.get((launch.id, check.path))
+
+    def run_hook(self, plan: Plan, service: str, position: int, hook: Hook) -> HookRun:
+        self.calls.append("runtime.hook")
+        self.hooks_run.append((service, position, hook.when))
+        return self.hook_results.get(hook.command, HookRun(0, "done"))
 
 
 # -- the router: a config text per state, and which one runs ---------------------------------

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.plan import Plan
+from pipeline_kit.pipeline.effective import describe
 from pipeline_kit.pipeline.rollout import sequences
 from pipeline_kit.pipeline.rollout.flight import Build, Flight, Rig, run
 from pipeline_kit.store.database import Scope
@@ -24,6 +25,7 @@ class Outcome:
     plan: Plan
     applied: bool
     notes: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()  # the configuration of every stage it starts containers in
 
 
 def apply(
@@ -42,7 +44,8 @@ def apply_flight(rig: Rig, flight: Flight, dry_run: bool = False) -> Outcome:
     rig.note = notes.append
     if dry_run:
         run(sequences.DRY_RUN, rig, flight)
-        return Outcome(flight.need_plan(), False)
+        plan = flight.need_plan()
+        return Outcome(plan, False, (), describe(rig.settings, plan))
     if flight.percent is not None:
         settings = rig.settings
         if not (settings.lb.enabled and settings.runtime.kind == "docker"):
@@ -51,9 +54,10 @@ def apply_flight(rig: Rig, flight: Flight, dry_run: bool = False) -> Outcome:
                 "[lb] enabled = true"
             )
         run(sequences.CANARY_START, rig, flight)
-        return Outcome(flight.need_plan(), False, tuple(notes))
+        plan = flight.need_plan()
+        return Outcome(plan, False, tuple(notes), describe(rig.settings, plan))
     run(sequences.BLUE_GREEN, rig, flight)
-    return Outcome(flight.final(), True, tuple(notes))
+    return Outcome(flight.final(), True, tuple(notes), describe(rig.settings, flight.final()))
 
 
 def resume(rig: Rig, service: str) -> Outcome:

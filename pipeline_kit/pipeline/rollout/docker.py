@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline_kit.config_types import Settings
+from pipeline_kit.config_types import Hook, Settings, SmokeCheck
 from pipeline_kit.model.plan import Plan
-from pipeline_kit.pipeline.rollout.ports import Launch, Observe, Routes
+from pipeline_kit.pipeline.effective import configured
+from pipeline_kit.pipeline.rollout.ports import HookRun, Launch, Observe, Routes
 from pipeline_kit.runtime import containers as rt
 from pipeline_kit.runtime.engine import Engines
-from pipeline_kit.runtime.placement import specs_for
+from pipeline_kit.runtime.placement import image_of, specs_for
 from pipeline_kit.store.journal import Placed
 
 
@@ -67,7 +68,8 @@ class DockerRuntime:
 
     def place(self, plan: Plan, routes: Routes | None) -> tuple[list[Launch], list[Placed]]:
         specs, stops = specs_for(plan, self.settings, self.engines, routes)
-        return [launch_of(s) for s in specs], stops
+        ready = [configured(self.settings, plan.after, s) for s in specs]
+        return [launch_of(s) for s in ready], stops
 
     def start(self, launches: list[Launch]) -> list[Any]:
         runtime = self.settings.runtime
@@ -117,3 +119,40 @@ class DockerRuntime:
 
         _first_error(run_parallel([job(p) for p in items]))
         return len(items)
+
+    def probe(self, launch: Launch, check: SmokeCheck) -> str | None:
+        import requests
+
+        url = f"http://{launch.address}{check.path}"
+        try:
+            answer = requests.get(url, timeout=5.0, allow_redirects=False)
+        except requests.RequestException as exc:
+            return f"no answer ({type(exc).__name__})"
+        if answer.status_code != check.status:
+            return f"answered {answer.status_code}, expected {check.status}"
+        if check.contains is not None and check.contains not in answer.text:
+            return f"answered {answer.status_code} without {check.contains!r}"
+        return None
+
+    def run_hook(self, plan: Plan, service: str, position: int, hook: Hook) -> HookRun:
+        from pipeline_kit.pipeline.secrets import mask
+
+        svc = plan.after.services[service]
+        stack = svc.stacks[0]
+        version = stack.containers[position].version
+        spec = rt.Spec(
+            id="hook",
+            service=service,
+            stack=stack.index,
+            version=version,
+            image=image_of(self.settings, svc.image, version),
+            host=self.settings.runtime.host(stack.host),
+            port=0,
+            position=position,
+        )
+        spec = configured(self.settings, plan.after, spec)
+        client = self.engines.client(spec.host.name)
+        auth = self.settings.registry.auth if self.settings.registry else None
+        rt.ensure_image(client, spec.image, auth)
+        ran = rt.run_once(client, spec, hook.command, hook.timeout)
+        return HookRun(ran.code, mask(ran.output, spec.secrets.values()))

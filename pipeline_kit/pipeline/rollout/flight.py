@@ -19,7 +19,15 @@ from pipeline_kit.model.actions import Context
 from pipeline_kit.model.errors import PipelineKitError
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
-from pipeline_kit.pipeline.rollout.ports import Launch, Ledger, Observe, Router, Runtime, Tx
+from pipeline_kit.pipeline.rollout.ports import (
+    Checked,
+    Launch,
+    Ledger,
+    Observe,
+    Router,
+    Runtime,
+    Tx,
+)
 from pipeline_kit.store.database import Scope
 from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
 
@@ -54,6 +62,7 @@ class Rig:
     note: Callable[[str], None] = lambda _line: None
     observe: Observe | None = None
     clock: Clock = field(default_factory=Clock)
+    checked: Callable[[Checked], None] = lambda _check: None
 
 
 @dataclass
@@ -79,6 +88,7 @@ class Flight:
     committed: bool = False
     switched: bool = False  # HAProxy now runs a new config
     seconds: dict[str, float] = field(default_factory=dict)  # step → how long it took
+    failed_after: list[str] = field(default_factory=list)  # after_switch hooks that failed
     tx: Tx | None = None  # a write transaction kept open from one step to a later one
     _open: ExitStack | None = None
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pipeline_kit.config_types import Hook, SmokeCheck
 from pipeline_kit.lb.render import Canary
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
-from pipeline_kit.pipeline.rollout.ports import Launch, Observe, Routes
+from pipeline_kit.pipeline.rollout.ports import HookRun, Launch, Observe, Routes
 from pipeline_kit.store.journal import Placed
 
 
@@ -29,6 +30,12 @@ class NoRuntime:
 
     def remove(self, placed: Iterable[Placed]) -> int:
         return 0
+
+    def probe(self, launch: Launch, check: SmokeCheck) -> str | None:
+        return None
+
+    def run_hook(self, plan: Plan, service: str, position: int, hook: Hook) -> HookRun:
+        return HookRun(0, "not run: runtime none records operations only")
 
 
 class NoRouter:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from pipeline_kit.config_types import Hook, SmokeCheck
 from pipeline_kit.lb.render import Canary
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
@@ -91,6 +92,26 @@ class Launch:
         return Placed(self.id, self.service, self.stack, self.host, self.version)
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A hook or a smoke check a rollout ran, as the command reports it."""
+
+    stage: str
+    kind: str  # "hook" or "smoke"
+    name: str
+    ok: bool
+    message: str  # the answer, or the hook's last output lines (secrets masked)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class HookRun:
+    """How a hook ended: its exit code (None: stopped at its timeout) and last lines."""
+
+    code: int | None
+    output: str
+
+
 class Runtime(Protocol):
     """Where containers run."""
 
@@ -110,6 +131,16 @@ class Runtime(Protocol):
 
     def remove(self, placed: Iterable[Placed]) -> int:
         """Remove these containers (absent ones are fine); how many were asked for."""
+        ...
+
+    def probe(self, launch: Launch, check: SmokeCheck) -> str | None:
+        """Ask a new container ``check``'s request: None when it answers as expected, else
+        what it answered."""
+        ...
+
+    def run_hook(self, plan: Plan, service: str, position: int, hook: Hook) -> HookRun:
+        """Run ``hook`` once in a one-off container of the version ``plan`` puts at
+        ``position``, with that stage's configuration; output with secrets masked."""
         ...
 
 

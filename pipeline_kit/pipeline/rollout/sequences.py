@@ -1,5 +1,9 @@
 """Every rollout as the list of steps it runs: read the order here.
 
+A service's declaration adds smoke checks and before_switch hooks before the commit (their
+failure undoes the rollout) and after_switch hooks after the switch (their failure fails the
+command at the end, the new version staying).
+
 Blue-green (every write: promote, rollback, push, pop, scale, …), a canary's start, its
 ``--continue`` and ``--abort``, and a dry run. Before the commit (or a canary's pause) a
 failure undoes what was done: started containers are removed, the journal entry dropped, the
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pipeline_kit.pipeline.rollout import canary
+from pipeline_kit.pipeline.rollout import canary, hooks
 from pipeline_kit.pipeline.rollout import steps as s
 from pipeline_kit.pipeline.rollout.flight import Step
 
@@ -20,12 +24,16 @@ PLAN = Step("plan", s.plan)
 JOURNAL = Step("journal", s.journal_plan, undo=s.forget, checkpoint="journaled")
 START = Step("start", s.start, undo=s.remove_started, checkpoint="started")
 HEALTHY = Step("healthy", s.healthy)
+SMOKE = Step("smoke checks", hooks.smoke)
+HOOKS_BEFORE = Step("before_switch hooks", hooks.before_switch)
 VALIDATE_ROUTING = Step("validate routing", s.validate_routing, checkpoint="healthy")
 COMMIT = Step("commit", s.commit, point_of_no_return=True, checkpoint="committed")
 SWITCH = Step("switch", s.switch)
 DRAIN = Step("drain", s.drain)
 REMOVE = Step("remove", s.remove, checkpoint="removed")
 CLOSE = Step("close", s.forget)
+HOOKS_AFTER = Step("after_switch hooks", hooks.after_switch)
+VERDICT = Step("verdict", hooks.verdict)
 
 BLUE_GREEN = (
     RECOVER,
@@ -33,12 +41,16 @@ BLUE_GREEN = (
     JOURNAL,
     START,
     HEALTHY,
+    SMOKE,
+    HOOKS_BEFORE,
     VALIDATE_ROUTING,
     COMMIT,
     SWITCH,
+    HOOKS_AFTER,
     DRAIN,
     REMOVE,
     CLOSE,
+    VERDICT,
 )
 
 DRY_RUN = (Step("preview", s.preview),)
@@ -49,6 +61,8 @@ CANARY_START = (
     JOURNAL,
     START,
     HEALTHY,
+    SMOKE,
+    HOOKS_BEFORE,
     Step("weigh", canary.weigh),
     VALIDATE_ROUTING,
     Step("pause", canary.pause),
@@ -61,9 +75,11 @@ CANARY_CONTINUE = (
     VALIDATE_ROUTING,
     COMMIT,
     SWITCH,
+    HOOKS_AFTER,
     DRAIN,
     REMOVE,
     CLOSE,
+    VERDICT,
 )
 
 CANARY_ABORT = (
