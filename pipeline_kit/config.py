@@ -13,15 +13,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline_kit import config_services
 from pipeline_kit.config_schema import (
     CONFIG,
     DEFAULT_DATABASE,
     TABLES,
+    Loc,
     Problems,
     parse_duration,
     validate,
 )
-from pipeline_kit.config_types import Host, Lb, Registry, Release, Runtime, Settings
+from pipeline_kit.config_types import (
+    Host,
+    Lb,
+    Registry,
+    Release,
+    Runtime,
+    ServiceDecl,
+    Settings,
+)
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.policy import Gate, Policy
 
@@ -34,6 +44,7 @@ __all__ = [
     "Registry",
     "Release",
     "Runtime",
+    "ServiceDecl",
     "Settings",
     "find_config",
     "line_of",
@@ -75,7 +86,9 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``PIPELINE_KIT_MIN_STACKS=2`` → min_stacks; ``PIPELINE_KIT_GATES__PROD__SOAK`` → gates."""
+    """``PIPELINE_KIT_MIN_STACKS=2`` → min_stacks; ``PIPELINE_KIT_GATES__PROD__SOAK`` → gates;
+    ``PIPELINE_KIT_SERVICES__MY_APP__STACKS`` → services.my-app.stacks (a service name has
+    no '_', so '_' stands for '-')."""
     fields = set(CONFIG.keys) - set(TABLES)
     out: dict[str, Any] = {}
     for key, value in environ.items():
@@ -86,9 +99,10 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             name = "database"
         if name in fields:
             out[name] = value.split(",") if name == "stages" else value
-        elif name.startswith("gates__") and name.count("__") == 2:
-            _, stage, option = name.split("__")
-            out.setdefault("gates", {}).setdefault(stage, {})[option] = value
+        elif name.startswith(("gates__", "services__")) and name.count("__") == 2:
+            table, entry, option = name.split("__")
+            entry = entry.replace("_", "-") if table == "services" else entry
+            out.setdefault(table, {}).setdefault(entry, {})[option] = value
         elif name.startswith(("registry__", "release__", "lb__")) and name.count("__") == 1:
             table, option = name.split("__")
             out.setdefault(table, {})[option] = value
@@ -112,27 +126,52 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def line_of(path: Path, loc: tuple[str | int, ...]) -> int | None:
-    """The line that sets ``loc`` (``("gates", "prod", "soak")``) in a TOML file, if found."""
+def line_of(path: Path, loc: Loc) -> int | None:
+    """The line that sets ``loc`` in a TOML file, if found: ``("gates", "prod", "soak")``,
+    or ``("services", "webapp", "hooks", 1)`` for the second ``[[services.webapp.hooks]]``.
+    A table only implied by its sub-tables is found at the first of them; a key the file
+    does not set, at the table that lacks it."""
     try:
         lines = path.read_text().splitlines()
     except OSError:
         return None
-    keys = [str(part) for part in loc if not isinstance(part, int)]
-    table: list[str] = []
+    want = list(loc)
     prefix = ["tool", "pipeline-kit"] if path.name == "pyproject.toml" else []
+    table: list[str | int] = [] if not prefix else ["(other)"]
+    arrays: dict[tuple[str, ...], int] = {}
+    implied: int | None = None
+    within: tuple[int, int | None] = (
+        0,
+        None,
+    )  # the deepest table that holds the key path: (depth, line)
     for number, line in enumerate(lines, start=1):
         text = line.strip()
-        header = re.fullmatch(r"\[([^\[\]]+)\]", text)
+        header = re.fullmatch(r"(?:\[\[([^\[\]]+)\]\]|\[([^\[\]]+)\])\s*(?:#.*)?", text)
         if header:
-            table = [p.strip().strip('"') for p in header.group(1).split(".")][len(prefix) :]
-            if keys and table == keys:
+            names = _key_parts(header.group(1) or header.group(2))
+            table = [*names[len(prefix) :]] if names[: len(prefix)] == prefix else ["(other)"]
+            if header.group(1):  # [[x]]: the next table of the array x
+                arrays[tuple(names)] = arrays.get(tuple(names), -1) + 1
+                table.append(arrays[tuple(names)])
+            if table == want:
                 return number
+            if implied is None and want and table[: len(want)] == want:
+                implied = number
+            if within[0] < len(table) < len(want) and want[: len(table)] == table:
+                within = (len(table), number)
             continue
-        key = re.match(r"""["']?([A-Za-z0-9_-]+)["']?\s*=""", text)
-        if key and [*table, key.group(1)] == keys[: len(table) + 1] and len(table) < len(keys):
-            return number
-    return None
+        key = re.match(
+            r"""((?:["']?[A-Za-z0-9_-]+["']?\s*\.\s*)*["']?[A-Za-z0-9_-]+["']?)\s*=""", text
+        )
+        if key and len(table) < len(want):
+            full = [*table, *_key_parts(key.group(1))]
+            if full[: len(want)] == want[: len(full)]:
+                return number
+    return implied or within[1]
+
+
+def _key_parts(key: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in key.split(".")]
 
 
 def _describe(problems: Problems, path: Path | None) -> str:
@@ -157,7 +196,12 @@ def load(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> S
     explicit = env.get(ENV_PREFIX + "CONFIG")
     path = Path(explicit) if explicit else find_config(cwd)
     data = _read(path) if path is not None else {}
-    values, problems = validate(_merge(data, _from_env(env)))
+    overrides = _from_env(env)
+    _check_overrides(data, overrides, path)
+    merged = _merge(data, overrides)
+    raw_services = merged.pop("services", {})
+    values, problems = validate(merged, env)
+    services = config_services.check(raw_services, values.get("stages"), problems)
     if problems:
         raise InvalidInput(_describe(problems, path))
     home = path.parent if path is not None else cwd
@@ -171,6 +215,10 @@ def load(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> S
     release, lb = values["release"], values["lb"]
     build_args = tuple(sorted(release.pop("build_args").items()))
     folder, drain = home / lb.pop("dir"), lb.pop("drain").total_seconds()
+    declared = config_services.declarations(services, lambda loc: _line(path, loc))
+    released = next((s for s in declared if s.name == release["service"]), None)
+    if released is not None and release["image"] is None:
+        release["image"] = released.image
     return Settings(
         policy=_policy(values),
         database=values["database"],
@@ -181,7 +229,24 @@ def load(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> S
         registry=registry,
         release=Release(**release, build_args=build_args),
         lb=Lb(**lb, folder=folder, drain=drain),
+        services=declared,
     )
+
+
+def _line(path: Path | None, loc: Loc) -> int | None:
+    return line_of(path, loc) if path is not None else None
+
+
+def _check_overrides(data: dict[str, Any], overrides: dict[str, Any], path: Path | None) -> None:
+    """``PIPELINE_KIT_SERVICES__NAME__KEY`` changes a declared service; it declares none."""
+    declared = data.get("services")
+    names = set(declared) if isinstance(declared, dict) else set()
+    for name, keys in overrides.get("services", {}).items():
+        if name not in names:
+            option = next(iter(keys)).upper()
+            variable = f"{ENV_PREFIX}SERVICES__{name.upper().replace('-', '_')}__{option}"
+            where = path if path is not None else "no config file"
+            raise InvalidInput(f"{variable}: service {name!r} is not declared in {where}")
 
 
 def _policy(values: dict[str, Any]) -> Policy:

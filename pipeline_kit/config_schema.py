@@ -4,7 +4,8 @@ Each TOML table is a mapping ``key → (default, converter)``. A converter retur
 or raises ``ValueError`` saying what was expected; defaults are written as in the file and
 converted too. Every problem is collected with its key path, so one run reports them all.
 Values from the environment are strings: converters accept ``"2"`` for an integer and
-``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` for a flag.
+``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0`` for a flag. The keys of
+``[services.NAME]`` are in ``config_services``, built on the converters and ``Table`` here.
 
 Only the standard library: reading the configuration is part of every command's start-up.
 """
@@ -17,7 +18,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipeline_kit.model.versions import VersionPolicy
 
@@ -55,7 +58,7 @@ def _flag(value: Any) -> bool:
     raise ValueError(f"expected true or false, not {value!r}")
 
 
-def _number(value: Any, integer: bool) -> float:
+def as_number(value: Any, integer: bool) -> float:
     """An int or float from TOML, or from a string of the environment."""
     number: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -68,9 +71,9 @@ def _number(value: Any, integer: bool) -> float:
     return int(number) if integer else number
 
 
-def _integer(low: int, high: int) -> Convert:
+def as_integer(low: int, high: int) -> Convert:
     def convert(value: Any) -> int:
-        number = int(_number(value, integer=True))
+        number = int(as_number(value, integer=True))
         if not low <= number <= high:
             raise ValueError(f"expected an integer from {low} to {high}, not {number}")
         return number
@@ -79,13 +82,13 @@ def _integer(low: int, high: int) -> Convert:
 
 
 def _seconds(value: Any) -> float:
-    number = float(_number(value, integer=False))
+    number = float(as_number(value, integer=False))
     if not 0 < number <= 3600:
         raise ValueError(f"expected seconds above 0 and at most 3600, not {number:g}")
     return number
 
 
-def _text(pattern: str = "", expected: str = "") -> Convert:
+def as_text(pattern: str = "", expected: str = "") -> Convert:
     """A string; with ``pattern``, one that matches it whole (``expected`` says what)."""
 
     def convert(value: Any) -> str:
@@ -98,7 +101,7 @@ def _text(pattern: str = "", expected: str = "") -> Convert:
     return convert
 
 
-def _choice(*options: str) -> Convert:
+def as_choice(*options: str) -> Convert:
     """One of ``options`` (strings, or the members of a StrEnum, which is then returned)."""
 
     def convert(value: Any) -> str:
@@ -110,7 +113,7 @@ def _choice(*options: str) -> Convert:
     return convert
 
 
-def _duration(value: Any) -> timedelta:
+def as_duration(value: Any) -> timedelta:
     return value if isinstance(value, timedelta) else parse_duration(value)
 
 
@@ -139,7 +142,7 @@ def _stages(value: Any) -> tuple[str, ...]:
 
 
 def _tag_pattern(value: Any) -> str:
-    if _text()(value).count("{semver}") != 1:
+    if as_text()(value).count("{semver}") != 1:
         raise ValueError("must contain {semver} once, e.g. 'v{semver}'")
     return str(value)
 
@@ -155,16 +158,16 @@ def _strings(value: Any) -> dict[str, str]:
 
 # -- tables ------------------------------------------------------------------------------------
 
-_REQUIRED: Any = object()
+REQUIRED: Any = object()
 
 
 @dataclass(frozen=True)
-class _Table:
+class Table:
     """Keys of one TOML table: ``key → (default, converter)``, the default written as in
     the file (it is converted too). ``many`` for ``[[x]]`` and ``[x.NAME]``: a list
     (``"list"``) or a table (``"names"``) of such tables."""
 
-    keys: Mapping[str, tuple[Any, Convert | _Table]]
+    keys: Mapping[str, tuple[Any, Convert | Table]]
     many: str = ""
 
     def check(self, raw: Any, loc: Loc, problems: Problems) -> Any:
@@ -185,11 +188,11 @@ class _Table:
             return out
         for key, (default, convert) in self.keys.items():
             value = raw.get(key, default)
-            if value is _REQUIRED:
+            if value is REQUIRED:
                 problems.append(((*loc, key), "required"))
             elif value is None:
                 out[key] = None
-            elif isinstance(convert, _Table):
+            elif isinstance(convert, Table):
                 out[key] = convert.check(value, (*loc, key), problems)
             else:
                 try:
@@ -201,67 +204,92 @@ class _Table:
 
 
 _HOST_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
-_GATE: Keys = {"prereleases": (True, _flag), "approval": (False, _flag), "soak": (0, _duration)}
+_GATE: Keys = {"prereleases": (True, _flag), "approval": (False, _flag), "soak": (0, as_duration)}
 _HOST: Keys = {
-    "name": (_REQUIRED, _text(_HOST_NAME, "a host name")),
-    "url": (_REQUIRED, _text(r"(unix|tcp|ssh)://\S+", "a unix://, tcp:// or ssh:// URL")),
-    "address": ("127.0.0.1", _text()),  # where its containers are reached (health, upstreams)
+    "name": (REQUIRED, as_text(_HOST_NAME, "a host name")),
+    "url": (REQUIRED, as_text(r"(unix|tcp|ssh)://\S+", "a unix://, tcp:// or ssh:// URL")),
+    "address": ("127.0.0.1", as_text()),  # where its containers are reached (health, upstreams)
     "tls": (False, _flag),
-    "tls_ca": (None, _text()),
-    "tls_cert": (None, _text()),
-    "tls_key": (None, _text()),
+    "tls_ca": (None, as_text()),
+    "tls_cert": (None, as_text()),
+    "tls_key": (None, as_text()),
 }
 _REGISTRY: Keys = {
-    "url": (_REQUIRED, _text(r"(https?://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", "a HOST[:PORT]")),
+    "url": (REQUIRED, as_text(r"(https?://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", "a HOST[:PORT]")),
     "insecure": (False, _flag),
-    "ca": (None, _text()),
+    "ca": (None, as_text()),
 }
 _RELEASE: Keys = {
-    "service": (None, _text()),
-    "image": (None, _text()),
+    "service": (None, as_text()),
+    "image": (None, as_text()),
     "tag_pattern": ("v{semver}", _tag_pattern),
-    "dockerfile": ("Dockerfile", _text()),
-    "context": (".", _text()),
+    "dockerfile": ("Dockerfile", as_text()),
+    "context": (".", as_text()),
     "build_args": ({}, _strings),
 }
 _LB: Keys = {
     "enabled": (False, _flag),
-    "bind": ("127.0.0.1", _text(r"[0-9A-Za-z.:-]{1,64}", "an address to listen on")),
-    "dir": (".pipeline-kit/haproxy", _text()),
-    "binary": ("haproxy", _text(r"[A-Za-z0-9_./-]{1,255}", "a program name or path")),
+    "bind": ("127.0.0.1", as_text(r"[0-9A-Za-z.:-]{1,64}", "an address to listen on")),
+    "dir": (".pipeline-kit/haproxy", as_text()),
+    "binary": ("haproxy", as_text(r"[A-Za-z0-9_./-]{1,255}", "a program name or path")),
     "edge_ports": ("31000-31999", _port_range("31000-31999")),
-    "drain": ("30s", _duration),
+    "drain": ("30s", as_duration),
 }
-TABLES: dict[str, tuple[Any, _Table]] = {
-    "hosts": ([], _Table(_HOST, many="list")),
-    "registry": (None, _Table(_REGISTRY)),
-    "release": ({}, _Table(_RELEASE)),
-    "lb": ({}, _Table(_LB)),
-    "gates": ({}, _Table(_GATE, many="names")),
+HEALTH_PATH = as_text(r"(/[A-Za-z0-9._~/?=&%-]*)?", "a path such as /health, or ''")
+TABLES: dict[str, tuple[Any, Table]] = {
+    "hosts": ([], Table(_HOST, many="list")),
+    "registry": (None, Table(_REGISTRY)),
+    "release": ({}, Table(_RELEASE)),
+    "lb": ({}, Table(_LB)),
+    "gates": ({}, Table(_GATE, many="names")),
 }
-CONFIG = _Table(
+CONFIG = Table(
     {
         "stages": (["prod", "qa", "dev"], _stages),
-        "versions": ("non-decreasing", _choice(*VersionPolicy)),
-        "min_stacks": (1, _integer(1, 64)),
-        "min_height": (None, _integer(1, 64)),
-        "max_height": (None, _integer(1, 64)),
+        "versions": ("non-decreasing", as_choice(*VersionPolicy)),
+        "min_stacks": (1, as_integer(1, 64)),
+        "min_height": (None, as_integer(1, 64)),
+        "max_height": (None, as_integer(1, 64)),
         "distinct_hosts": (False, _flag),
-        "runtime": (None, _choice("none", "docker")),
-        "network": ("host", _choice("host", "bridge")),
+        "runtime": (None, as_choice("none", "docker")),
+        "network": ("host", as_choice("host", "bridge")),
         "ports": ("20000-29999", _port_range("20000-29999")),
-        "container_port": (8080, _integer(1, 65535)),
-        "health_path": ("/health", _text(r"(/[A-Za-z0-9._~/?=&%-]*)?", "a path such as /health")),
-        "health_timeout": ("60s", _duration),
-        "database": (DEFAULT_DATABASE, _text()),
+        "container_port": (8080, as_integer(1, 65535)),
+        "health_path": ("/health", HEALTH_PATH),
+        "health_timeout": ("60s", as_duration),
+        "database": (DEFAULT_DATABASE, as_text()),
         "lock_timeout": (30, _seconds),
         **TABLES,
     }
 )
 
 
-def validate(data: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
-    """The checked values and every problem found: keys first, then the rules across keys."""
+def docker_host(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The host of Docker's own conventions: ``DOCKER_HOST`` (default: the local socket),
+    with TLS for a tcp:// URL when ``DOCKER_TLS_VERIFY`` or ``DOCKER_CERT_PATH`` is set (the
+    certificates ca.pem, cert.pem and key.pem in ``DOCKER_CERT_PATH``, default ~/.docker)."""
+    url = environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    host: dict[str, Any] = {"name": "local", "url": url}
+    if not url.startswith("unix://"):
+        with contextlib.suppress(ValueError):
+            host["address"] = urlsplit(url).hostname or "127.0.0.1"
+    if url.startswith("tcp://") and (
+        environ.get("DOCKER_TLS_VERIFY") or environ.get("DOCKER_CERT_PATH")
+    ):
+        home = environ.get("HOME") or "~"
+        certs = Path(environ.get("DOCKER_CERT_PATH") or Path(home, ".docker")).expanduser()
+        host["tls"] = True
+        for name in ("ca", "cert", "key"):
+            host[f"tls_{name}"] = str(certs / f"{name}.pem")
+    return host
+
+
+def validate(
+    data: dict[str, Any], environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], Problems]:
+    """The checked values and every problem found: keys first, then the rules across keys.
+    ``environ`` gives Docker's variables (``docker_host``) when ``runtime = "docker"`` names
+    no hosts."""
     problems: Problems = []
     values: dict[str, Any] = CONFIG.check(data, (), problems)
     if problems:
@@ -272,8 +300,8 @@ def validate(data: dict[str, Any]) -> tuple[dict[str, Any], Problems]:
     if values["runtime"] is None:
         values["runtime"] = "docker" if values["hosts"] else "none"
     if values["runtime"] == "docker" and not values["hosts"]:
-        local = {"name": "local", "url": "unix:///var/run/docker.sock"}
-        values["hosts"] = [_Table(_HOST).check(local, ("hosts",), problems)]
+        local = docker_host(environ or {})
+        values["hosts"] = [Table(_HOST).check(local, ("DOCKER_HOST",), problems)]
     stages, low, high = len(values["stages"]), values["min_height"], values["max_height"]
     if low is not None and low < stages:
         problems.append(((), f"min_height = {low} is below the number of stages ({stages})"))

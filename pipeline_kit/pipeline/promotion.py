@@ -16,6 +16,7 @@ from pipeline_kit.model.errors import ConstraintFailed, PipelineKitError
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.pipeline import rollout
+from pipeline_kit.pipeline.effective import describe
 from pipeline_kit.pipeline.rollout import Build, Flight, Outcome
 from pipeline_kit.pipeline.rollout.ports import Checked
 from pipeline_kit.pipeline.unit import Unit
@@ -182,9 +183,8 @@ def _ended(
         report = _report(settings, ask, plan, False, [], str(refused))
         return Run(report, Outcome(plan, False), refused, plan.before)
     if error is None:  # a dry run
-        return Run(
-            _report(settings, ask, plan, False, [], None), Outcome(plan, False), None, plan.after
-        )
+        shown = Outcome(plan, False, (), describe(settings, plan))
+        return Run(_report(settings, ask, plan, False, [], None), shown, None, plan.after)
     target = str(plan.args.get("to") or settings.policy.stages[-1])
     failed = Result(target, "apply", f"{plan.action} {ask.service}", "error", str(error))
     unchanged = Plan(plan.action, plan.args, plan.before, plan.before)
