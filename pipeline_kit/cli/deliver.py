@@ -85,10 +85,17 @@ def release(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite a version already pushed with other content.")
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check and print the plan; build, push and change nothing."),
+    ] = False,
     junit_dir: JunitDir = None,
     strict_feedback: StrictFeedback = False,
 ) -> None:
-    """Build the image of a release tag, push it, and promote it into a stage."""
+    """Build the image of a release tag, push it, and promote it into a stage.
+
+    The first release of a service creates it with every stage at the tag's version.
+    """
     from pipeline_kit.cli import render
     from pipeline_kit.cli.finish import end
     from pipeline_kit.cli.progress import make_progress
@@ -96,7 +103,9 @@ def release(
 
     config = settings()
     with make_progress(render.notes) as progress:
-        done = commands.release(config, repo, tag, to, not no_promote, force, progress, junit_dir)
+        done = commands.release(
+            config, repo, tag, to, not no_promote, force, progress, junit_dir, dry_run
+        )
     released = done.released
     if released.pushed:
         render.console.print(f"pushed {released.reference} ({released.digest})", markup=False)
@@ -106,9 +115,13 @@ def release(
             f"({released.digest}): nothing to push",
             markup=False,
         )
+    elif dry_run:
+        render.console.print(f"would build and push {released.reference}", markup=False)
     outcome = released.run.outcome
-    if outcome is not None and released.digest is not None:
+    if outcome is not None and (released.digest is not None or dry_run):
         for line in outcome.notes:
             render.note(line)
         render.plan(outcome.plan, config.policy, outcome.applied, config.runtime.kind)
+    elif dry_run and released.run.error is None:
+        render.console.print("dry run: nothing changed", markup=False)
     end(done.finished, junit_dir, strict_feedback)

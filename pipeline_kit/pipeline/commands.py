@@ -101,12 +101,14 @@ def release(
     force: bool,
     progress: Progress,
     junit_dir: Path | None,
+    dry_run: bool = False,
 ) -> ReleaseDone:
-    """``release``: build and push the tag's image, then promote it."""
+    """``release``: build and push the tag's image, then promote it (the first release of a
+    service creates it); ``dry_run``: check and plan only."""
     from pipeline_kit.pipeline.release import release as run_release
 
     with Unit(settings) as unit:
-        done = run_release(unit, repo, tag, to, promote, force, progress)
+        done = run_release(unit, repo, tag, to, promote, force, progress, dry_run=dry_run)
         outputs = {"image": done.reference}
         concluded = conclude(done.run, settings, junit_dir, outputs)
         return ReleaseDone(done, Finished(done.run, concluded))

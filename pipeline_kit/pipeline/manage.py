@@ -37,12 +37,20 @@ def execute(
 
 
 def init(settings: Settings, cwd: Path) -> list[str]:
-    """Write a default config when there is none and create the state database."""
+    """Write a config when there is none (in a folder with a Dockerfile, one that declares
+    the folder's service) and create the state database."""
+    from pipeline_kit.pipeline import scaffold
+
     done = []
     if settings.source is None:
         path = cwd / "pipeline-kit.toml"
-        path.write_text(render_default())
-        done.append(f"wrote {path}")
+        if scaffold.has_dockerfile(cwd):
+            name = scaffold.service_name(cwd)
+            path.write_text(scaffold.render_service_config(name))
+            done.append(f"wrote {path}: service {name!r}, released from ./Dockerfile")
+        else:
+            path.write_text(render_default())
+            done.append(f"wrote {path}")
     else:
         done.append(f"using {settings.source}")
     store = open_store(settings)

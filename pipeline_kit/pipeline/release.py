@@ -1,8 +1,10 @@
 """Release on a tag: tag → checks → build → push → promote into a stage.
 
-Everything that can refuse the release (the tag, the config, the state's constraints on
-the promotion, an immutable version already in the registry) is checked before the image
-is pushed, so a refused release changes nothing.
+The first release of a service creates it: every stage at the tag's version, from the
+service's ``[services.NAME]`` declaration (else ``[release] image``), deployed by the same
+rollout as a promotion. Everything that can refuse the release (the tag, the config, the
+state's constraints on the plan, an immutable version already in the registry) is checked
+before the image is pushed, so a refused release changes nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline_kit.config_types import Host, Settings
+from pipeline_kit.model.actions import Context, add_service
 from pipeline_kit.model.errors import InvalidInput, Refused
-from pipeline_kit.model.items import Service, check_image, same_version
+from pipeline_kit.model.items import Service, State, check_image, same_version
+from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.versions import VersionPolicy, in_order, sort_key
 from pipeline_kit.pipeline.promotion import Run, promote_build, promote_run
+from pipeline_kit.pipeline.rollout import Build
 from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.registry import RegistryClient, docker_tag, split_image, version_of_tag
 from pipeline_kit.report.results import Report, Result
@@ -81,6 +86,101 @@ def _refused(info: TagInfo, name: str, stage: str, settings: Settings, why: str)
     return Run(report, None, Refused(why))
 
 
+@dataclass(frozen=True)
+class _Target:
+    """What a release acts on: the service, its image repository, and the stage it enters."""
+
+    name: str
+    image: str
+    stage: str
+    known: State  # the part of the state around the service, as read before anything ran
+    service: Service | None  # None: the release creates the service
+    stacks: int  # of a service the release creates
+
+
+def _target(unit: Unit, info: TagInfo, to: str | None) -> _Target:
+    """The service of ``[release]``, its image (the state's, else its declaration's, else
+    ``[release] image``) and the stage the release enters; bad input raises."""
+    settings = unit.settings
+    name = settings.release.service
+    if not name:
+        raise InvalidInput('set [release] service = "NAME" in pipeline-kit.toml')
+    if settings.registry is None:
+        raise InvalidInput('set [registry] url = "HOST:PORT" in pipeline-kit.toml to push images')
+    position = settings.policy.position(to or settings.policy.stages[-1])
+    stage = settings.policy.stage_name(position)
+    with unit.store.read("release") as session:
+        known = session.load(Scope(frozenset({name})))
+    service = known.services.get(name)
+    declared = settings.declared(name)
+    if service is not None:
+        image: str | None = service.image
+    elif declared is not None:
+        image = declared.image or name
+    else:
+        image = settings.release.image
+    if image is None:
+        raise InvalidInput(
+            f"service {name!r} is not in the state and nothing says which image {info.tag} "
+            f'builds: declare [services.{name}] (image = "REPOSITORY") or set [release] image '
+            "in pipeline-kit.toml"
+        )
+    if service is None and position >= len(settings.policy.stages):
+        raise InvalidInput(
+            f"--to {to}: {name} is not in the state yet, its first release enters the stages "
+            f"{', '.join(settings.policy.stages)}: give one of them"
+        )
+    stacks = declared.stacks if declared is not None else 1
+    return _Target(name, check_image(image), stage, known, service, stacks)
+
+
+def _plan_of(settings: Settings, target: _Target, version: str) -> Build:
+    """The plan a release applies: the promotion of ``version`` into the target's stage, or,
+    for a service not in the state, the service with every stage at ``version``."""
+    if target.service is not None:
+        return promote_build(target.name, target.stage, version)
+    versions = [version] * len(settings.policy.stages)
+    hosts = [h.name for h in settings.runtime.hosts]  # round-robin, as `service add` does
+    name, image, stacks = target.name, target.image, target.stacks
+
+    def build(state: State, ctx: Context) -> Plan:
+        plan = add_service(state, ctx, name, image, stacks, versions, hosts)
+        # Reported as a release of ``version`` into the target stage; every stage enters.
+        return replace(plan, args={**plan.args, "version": version, "to": target.stage})
+
+    return build
+
+
+def _check(unit: Unit, info: TagInfo, target: _Target, build: Build) -> Run:
+    """Everything that can refuse the release's plan, on the state read before: nothing is
+    built or changed. The run has an error when the plan is refused."""
+    settings = unit.settings
+    if target.service is not None:
+        why = _forward(settings, target.service, target.stage, info.version)
+        if why is not None:
+            return _refused(info, target.name, target.stage, settings, why)
+    return promote_run(
+        unit,
+        "release",
+        target.name,
+        build,
+        dry_run=True,
+        commit=info.commit,
+        snapshot=target.known,
+    )
+
+
+def _unbuilt(settings: Settings, info: TagInfo, name: str, reference: str) -> Run:
+    """A dry run of a release that only builds and pushes: what it would do."""
+    why = "dry run: not built"
+    results = (
+        Result("release", "build", reference, "skipped", why),
+        Result("release", "push", reference, "skipped", "dry run: not pushed"),
+    )
+    report = Report("release", settings.policy.stages, results, name, info.version, info.commit)
+    return Run(report)
+
+
 def release(
     unit: Unit,
     repo: Path,
@@ -90,51 +190,39 @@ def release(
     force: bool,
     progress: Progress,
     environ: Mapping[str, str] | None = None,
+    dry_run: bool = False,
 ) -> Released:
-    """Build and push the image of the release tag, then promote it (see module doc)."""
+    """Build and push the image of the release tag, then promote it (see module doc).
+
+    A service not in the state yet is created with every stage at the tag's version, from
+    its ``[services.NAME]`` declaration (else ``[release] image``, one stack). With
+    ``dry_run``, only check and plan: nothing is built, pushed or changed.
+    """
     settings = unit.settings
     env = os.environ if environ is None else environ
     info = resolve_tag(repo, tag, env, settings.release.tag_pattern)
-    name = settings.release.service
-    if not name:
-        raise InvalidInput('set [release] service = "NAME" in pipeline-kit.toml')
-    if settings.registry is None:
-        raise InvalidInput('set [registry] url = "HOST:PORT" in pipeline-kit.toml to push images')
-    with unit.store.read("release") as session:
-        known = session.load(Scope(frozenset({name})))
-    service = known.services.get(name)
-    image = service.image if service is not None else settings.release.image
-    if image is None or (service is None and promote):
-        raise InvalidInput(
-            f"service {name!r} is not in the state: set [release] image and release the first "
-            f"version with --no-promote, then 'pipeline-kit service add {name} --image IMAGE "
-            f"--version {info.version}'"
-        )
-    check_image(image)
-    stage = settings.policy.stage_name(settings.policy.position(to or settings.policy.stages[-1]))
-    build = promote_build(name, stage, info.version)
-    reference = image_of(settings, image, info.version)
-    if promote and service is not None:
-        why = _forward(settings, service, stage, info.version)
-        if why is not None:
-            return Released(
-                info, name, reference, None, False, _refused(info, name, stage, settings, why)
-            )
-        check = promote_run(
-            unit, "release", name, build, dry_run=True, commit=info.commit, snapshot=known
-        )
-        if check.error is not None:
+    target = _target(unit, info, to)
+    name = target.name
+    reference = image_of(settings, target.image, info.version)
+    build = _plan_of(settings, target, info.version)
+    if promote:
+        check = _check(unit, info, target, build)
+        if check.error is not None or dry_run:
             return Released(info, name, reference, None, False, check)
+    elif dry_run:
+        return Released(
+            info, name, reference, None, False, _unbuilt(settings, info, name, reference)
+        )
     # Build and push results belong to the stage the release promotes into; a release that
     # promotes nothing reports them as its own, under "release", and targets no stage.
-    where = stage if promote else "release"
+    where = target.stage if promote else "release"
     steps, digest, pushed = _publish(unit, info, reference, where, repo, env, force, progress)
     if promote:
         run = promote_run(unit, "release", name, build, commit=info.commit, before=steps)
     else:
         stages = settings.policy.stages
         report = Report("release", stages, tuple(steps), name, info.version, info.commit)
-        run = Run(report, state=known)
+        run = Run(report, state=target.known)
     return Released(info, name, reference, digest, pushed, run)
 
 
