@@ -77,6 +77,9 @@ git add -A && git -c user.name=demo -c user.email=demo@example.com commit -qm "w
 export PIPELINE_KIT_REGISTRY__URL="127.0.0.1:$registry_port"
 export PIPELINE_KIT_HOSTS="local=$docker_url"
 export PIPELINE_KIT_HEALTH_TIMEOUT=30s
+# The service's secret, as a CI runner would hand it over (never in the config or the state).
+API_TOKEN=$("$py" -c 'import secrets; print(secrets.token_hex(16))')
+export API_TOKEN
 
 run() { printf '\n$ pipeline-kit %s\n' "$*"; "$pk" "$@"; }
 tag() {  # tag VERSION: a commit that changes the app, tagged vVERSION
@@ -89,8 +92,8 @@ tag() {  # tag VERSION: a commit that changes the app, tagged vVERSION
 
 run init
 tag 0.1.0
-run release --no-promote
-run service add webapp --image webapp --stacks 2 --version 0.1.0
+run release --dry-run
+run release     # the first release creates the service declared in pipeline-kit.toml
 web_port=$(free_port); qa_port=$(free_port); dev_port=$(free_port)
 run endpoint add web --service webapp --port "$web_port" --stage prod
 run endpoint add web-qa --service webapp --port "$qa_port" --stage qa
@@ -113,7 +116,11 @@ run lb status
 printf '\nEach stage, fetched through its HAProxy endpoint:\n'
 for pair in "prod:$web_port" "qa:$qa_port" "dev:$dev_port"; do
     url="http://127.0.0.1:${pair#*:}/"
-    body=$("$py" -c 'import sys, urllib.request as u; print(u.urlopen(sys.argv[1], timeout=5).read().decode().strip())' "$url")
+    body=$("$py" -c '
+import sys, urllib.request as u
+page = u.urlopen(sys.argv[1], timeout=5).read().decode().strip().splitlines()
+schema = u.urlopen(sys.argv[1] + "schema", timeout=5).read().decode().strip()
+print(" | ".join([*page, "schema " + schema]))' "$url")
     printf '  %-5s %-28s -> %s\n' "${pair%%:*}" "$url" "$body"
 done
 
@@ -124,6 +131,6 @@ for service in json.load(sys.stdin):
     for stack in service["stacks"]:
         for c in stack["containers"]:
             url = "http://" + c["address"] + "/"
-            body = urllib.request.urlopen(url, timeout=5).read().decode().strip()
+            body = " | ".join(urllib.request.urlopen(url, timeout=5).read().decode().strip().splitlines())
             print("  stack", stack["index"], c["stage"].ljust(5), url.ljust(28), "->", body)
 '
