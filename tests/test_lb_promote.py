@@ -225,3 +225,18 @@ def test_upstream_urls_point_at_the_edge_frontends(
 def _containers(cli: CLI, stage: str) -> list[dict[str, str]]:
     shown = json.loads(cli("show", "containers", "webapp", "--json").out)[0]
     return [c for s in shown["stacks"] for c in s["containers"] if c["stage"] == stage]
+
+
+def test_deploy_renews_a_changed_configuration_without_dropping_a_request(
+    routed: tuple[Path, str], cli: CLI, docker_client: docker.DockerClient
+) -> None:
+    folder, url = routed
+    with (folder / "pipeline-kit.toml").open("a") as config:
+        config.write('\n[services.webapp]\nenv = { GREETING = "hello" }\n')
+    drift = cli("verify")
+    assert drift.code == 1 and drift.out.count("config: pk-webapp-") == 6, drift.out
+    before = set(labelled(docker_client))
+    switch_under_load(url, ("deploy",), OLD, f"{OLD}\nhello")
+    assert cli("verify").code == 0
+    assert set(labelled(docker_client)).isdisjoint(before)  # every container renewed
+    assert stages(cli) == {"prod": "1.0.0", "qa": "1.1.0", "dev": "1.1.0"}

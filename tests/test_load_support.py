@@ -94,11 +94,12 @@ def test_max_requests_stops_it_by_itself(server: _Running) -> None:
 
 
 def test_stop_ends_it_early_and_is_idempotent(server: _Running) -> None:
-    load = Load(server.url, rate=250).start()
+    load = Load(server.url, rate=250, max_requests=10_000, max_seconds=60).start()
     time.sleep(0.2)
     first = load.stop()
     assert not load.running
-    assert 20 <= len(first) <= 60, summary(first)
+    # Ended by stop(), long before its own bounds: some requests, far fewer than allowed.
+    assert 0 < len(first) < 1_000, summary(first)
     assert load.stop() == first
     with pytest.raises(RuntimeError):
         load.start()

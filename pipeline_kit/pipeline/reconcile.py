@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from pipeline_kit.config_types import Settings
 from pipeline_kit.lb.render import edges
+from pipeline_kit.model.actions import Context
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
@@ -200,6 +201,25 @@ class _Deploy:
         flight.plan = Plan("deploy", {}, self.state, self.state)
         flight.commit = False
 
+    def renew(self, rig: Rig, flight: Flight) -> None:
+        """Containers running with a configuration that is no longer their stage's: renewed
+        in place by a blue-green rollout per service (started, checked, switched, removed),
+        so no request is lost."""
+        from pipeline_kit.model.renew import renew
+
+        by_name = {rt.container_name(w.service, w.stack, w.id): w for w in wanted(self.state)}
+        stale: dict[str, list[str]] = {}
+        for d in self.drift:
+            if d.kind == "config":
+                stale.setdefault(d.service, []).append(by_name[d.container].id)
+        for service in sorted(stale):
+
+            def build(state: State, ctx: Context, name: str = service) -> Plan:
+                return renew(state, ctx, name, stale[name])
+
+            scope = Scope(frozenset({service}))
+            run(sequences.BLUE_GREEN[1:], rig, Flight(scope, build))
+
     def clear(self, rig: Rig, flight: Flight) -> None:
         engines = self.unit.engines
         for w in self._replaced():
@@ -207,7 +227,7 @@ class _Deploy:
 
     def _replaced(self) -> list[Wanted]:
         by_name = {rt.container_name(w.service, w.stack, w.id): w for w in wanted(self.state)}
-        return [by_name[d.container] for d in self.drift if d.kind != "unknown"]
+        return [by_name[d.container] for d in self.drift if d.kind not in ("unknown", "config")]
 
     def place(self, rig: Rig, flight: Flight) -> None:
         settings, replaced = self.unit.settings, self._replaced()
@@ -260,6 +280,7 @@ def deploy(unit: Unit, services: list[str] | None, dry_run: bool) -> tuple[list[
     steps = (
         sequences.RECOVER,
         Step("survey", work.survey),
+        Step("renew", work.renew),
         Step("clear", work.clear),
         Step("place", work.place),
         sequences.START,
