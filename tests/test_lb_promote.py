@@ -240,3 +240,49 @@ def test_deploy_renews_a_changed_configuration_without_dropping_a_request(
     assert cli("verify").code == 0
     assert set(labelled(docker_client)).isdisjoint(before)  # every container renewed
     assert stages(cli) == {"prod": "1.0.0", "qa": "1.1.0", "dev": "1.1.0"}
+
+
+def _edge_ports(rendered: str, child: str) -> dict[str, str]:
+    """stage → the port of the frontend of ``child`` at that stage, from ``lb render``."""
+    out, current = {}, None
+    for line in rendered.splitlines():
+        if line.startswith(f"frontend edge_{child}_"):
+            current = line.split(f"edge_{child}_", 1)[1].strip()
+        elif current and line.strip().startswith("bind "):
+            out[current] = line.strip().split()[1].rsplit(":", 1)[1]
+            current = None
+    return out
+
+
+def test_every_parent_container_calls_the_child_of_its_own_stage(
+    routed: tuple[Path, str],
+    cli: CLI,
+    docker_client: docker.DockerClient,
+    webapp_repository: str,  # noqa: F811
+) -> None:
+    steps = [
+        ("service", "add", "api", "--image", webapp_repository, "--version", "1.0.0"),
+        ("promote", "api", "1.1.0", "--to", "qa"),
+        ("connect", "webapp", "--child", "api", "--endpoint", "web"),
+        ("deploy",),  # the containers running before the edge get its URL: config drift
+        ("promote", "webapp", "1.2.0", "--to", "prod"),
+        ("promote", "webapp", "--to", "qa"),
+    ]
+    for args in steps:
+        done = cli(*args)
+        assert done.code == 0, f"{args}: {done.err}"
+    assert cli("verify").code == 0
+    ports = _edge_ports(cli("lb", "render").out, "api")
+    assert set(ports) == {"prod", "qa", "dev"}
+    api = json.loads(cli("show", "services", "api", "--json").out)[0]["stages"]
+    for stage in ("prod", "qa", "dev"):
+        ids = {x["id"] for x in _containers(cli, stage)}
+        running = docker_client.containers.list(filters={"label": "io.pipeline-kit.service=webapp"})
+        mine = [c for c in running if c.labels["io.pipeline-kit.id"] in ids]
+        assert len(mine) == 2
+        for container in mine:
+            env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+            upstream = env["PIPELINE_KIT_UPSTREAM_API"]
+            assert upstream == f"http://127.0.0.1:{ports[stage]}", (stage, upstream)
+            answer = requests.get(upstream + "/", timeout=5).text.strip()
+            assert answer == f"api {api[stage]}"

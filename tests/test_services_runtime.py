@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import CLI
 from tests.support.docker import labelled
+from tests.support.github_server import GitHubContractServer
 from tests.test_runtime import clean, served, site, webapp_repository  # noqa: F401
 
 SECRET = "s3cr3t-value-7f2a9c"  # noqa: S105 (a test value)
@@ -99,6 +100,10 @@ HOOK = (
     '[[services.webapp.hooks]]\nwhen = "before_switch"\n'
     'command = ["/bin/sh", "-c", "echo migrating; echo column exists; exit 3"]\n'
 )
+ECHO = (
+    '[[services.webapp.hooks]]\nwhen = "before_switch"\n'
+    'command = ["/bin/sh", "-c", "echo token=$API_TOKEN"]\n'
+)
 CHECK = '[[services.webapp.checks]]\npath = "/"\nstatus = 200\ncontains = "no such text"\n'
 
 
@@ -130,10 +135,26 @@ def test_a_failing_hook_or_smoke_check_changes_nothing(
 
 
 def test_a_secret_value_appears_nowhere(
-    declared: Path, cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    declared: Path,
+    cli: CLI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    github_server: GitHubContractServer,
 ) -> None:
+    config = declared / "pipeline-kit.toml"  # a hook that prints the secret: masked
+    text = config.read_text().replace(
+        'secrets = ["API_TOKEN"]\n', f'secrets = ["API_TOKEN"]\n{ECHO}'
+    )
+    config.write_text(text)
     summary = tmp_path / "summary.md"
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    for key, value in (
+        ("GITHUB_STEP_SUMMARY", str(summary)),
+        ("GITHUB_TOKEN", github_server.expected_token),
+        ("GITHUB_REPOSITORY", github_server.repository),
+        ("GITHUB_API_URL", github_server.url),
+        ("GITHUB_SHA", "f" * 40),
+    ):
+        monkeypatch.setenv(key, value)
     junit = tmp_path / "junit"
     done = cli("promote", "webapp", "1.2.0", "--to", "prod", "--junit-dir", str(junit))
     assert done.code == 0, done.err
@@ -144,7 +165,10 @@ def test_a_secret_value_appears_nowhere(
     texts = [done.out, done.err, dry.out, dry.err, history.out, export.read_text(),
              summary.read_text(), *(p.read_text() for p in junit.iterdir())]  # fmt: skip
     texts += [p.read_text(errors="replace") for p in (declared / ".pipeline-kit").rglob("*.log")]
+    sent = [f"{r.method} {r.path} {r.headers} {r.body}" for r in github_server.requests]
     assert "API_TOKEN=(secret)" in dry.out
+    assert any("token=***" in t for t in texts), "the hook's output is reported, masked"
+    assert github_server.requests and not [t for t in sent if SECRET in t]
     assert not [t for t in texts if SECRET in t]
 
 

@@ -27,6 +27,8 @@ def _case(report: Report, result: Result) -> TestCase:
         elapsed_sec=result.duration,
         file=result.file,
         line=result.line,
+        # A hook's last output lines (secrets masked), whatever its outcome.
+        stdout=result.message if result.kind == "hook" and result.message else None,
     )
     if result.status == "failed":
         case.add_failure_info(message=result.message, failure_type=result.name)
