@@ -62,7 +62,9 @@ def enter(monkeypatch: pytest.MonkeyPatch, folder: Path, docker_url: str, regist
     for key in GITHUB_ENV:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("PIPELINE_KIT_DB", f"sqlite:///{folder.parent / 'state.db'}")
-    monkeypatch.setenv("PIPELINE_KIT_HOSTS", f"local={docker_url}")
+    # The engine as the docker CLI finds it: DOCKER_HOST is the only pointer to it.
+    monkeypatch.delenv("PIPELINE_KIT_HOSTS", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", docker_url)
     monkeypatch.setenv("PIPELINE_KIT_REGISTRY__URL", registry)
     monkeypatch.setenv("PIPELINE_KIT_REGISTRY__INSECURE", "true")
     monkeypatch.setenv("PIPELINE_KIT_PORTS", "21000-28999")
