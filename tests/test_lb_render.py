@@ -105,3 +105,14 @@ def test_haproxy_accepts_the_rendered_config(tmp_path: Path) -> None:
         ["haproxy", "-c", "-q", "-f", str(path)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_service_checks_on_its_own_health_path(tmp_path: Path) -> None:
+    text = render(sample(), POLICY, lb(tmp_path), "/health", (), {"api": "/ready"})
+    blocks = {b.split("\n", 1)[0]: b for b in text.split("\n\n") if b.startswith("backend ")}
+    assert "option httpchk GET /health\n" in blocks["backend be_webapp_prod"]
+    assert all(
+        "option httpchk GET /ready\n" in block
+        for name, block in blocks.items()
+        if name.startswith("backend be_api_")
+    )

@@ -114,8 +114,11 @@ def render(
     lb: Lb,
     health_path: str,
     canaries: Iterable[Canary] = (),
+    paths: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole config (see the module docstring)."""
+    """The whole config (see the module docstring); ``paths``: a service's own health path."""
+    own = paths or {}
+    service_of: dict[str, str] = {}
     by_stage = {(c.service, c.position): c for c in canaries}
     out = [
         "# Written by pipeline-kit from the state; changes here are overwritten.",
@@ -139,6 +142,7 @@ def render(
         endpoint = state.endpoints[name]
         stage = policy.stage_name(endpoint.position)
         backend = _backend_name(endpoint.service, stage)
+        service_of[backend] = endpoint.service
         canary = by_stage.get((endpoint.service, endpoint.position))
         backends[backend] = _servers(state, endpoint.service, endpoint.position, canary)
         out += [
@@ -150,6 +154,7 @@ def render(
     for (child, position), port in sorted(upstream_ports(state, lb).items()):
         stage = policy.stage_name(position)
         backend = _backend_name(child, stage)
+        service_of[backend] = child
         canary = by_stage.get((child, position))
         backends[backend] = _servers(state, child, position, canary)
         out += [
@@ -159,5 +164,6 @@ def render(
             "",
         ]
     for backend in sorted(backends):
-        _backend(backend, backends[backend], health_path, out)
+        path = own.get(service_of[backend], health_path)
+        _backend(backend, backends[backend], path, out)
     return "\n".join(out).rstrip("\n") + "\n"

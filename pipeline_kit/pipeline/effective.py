@@ -131,6 +131,7 @@ def configured(
         memory=found.memory,
         cpus=found.cpus,
         config=effective(settings, state, spec.service, spec.position).digest(),
+        health_path=decl.health_path if decl is not None else None,
     )
 
 

@@ -125,7 +125,7 @@ def survey(unit: Unit, state: State) -> Survey:
             detail = f"started with configuration {f.config}, its stage's is now {wants}"
             out.drift.append(Drift("config", w.service, w.stack, w.host, name, detail))
         elif w.address:
-            probes.append(_probe(w.address, settings))
+            probes.append(_probe(w.address, settings, w.service))
             probed.append(w)
     for w, problem in zip(probed, run_parallel(probes), strict=True):
         if problem is not None:
@@ -169,8 +169,10 @@ def _results(
     return out
 
 
-def _probe(address: str, settings: Settings) -> Callable[[], str | None]:
-    return lambda: rt.check_once(address, settings.runtime)
+def _probe(address: str, settings: Settings, service: str) -> Callable[[], str | None]:
+    decl = settings.declared(service)
+    path = decl.health_path if decl is not None else None
+    return lambda: rt.check_once(address, settings.runtime, path)
 
 
 def verify(unit: Unit, services: list[str] | None) -> Survey:

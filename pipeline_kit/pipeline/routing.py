@@ -42,7 +42,10 @@ def _binary(name: str) -> str:
 
 
 def config_of(settings: Settings, state: State, canaries: Iterable[Canary] = ()) -> str:
-    return render(state, settings.policy, settings.lb, settings.runtime.health_path, canaries)
+    paths = {d.name: d.health_path for d in settings.services if d.health_path is not None}
+    return render(
+        state, settings.policy, settings.lb, settings.runtime.health_path, canaries, paths
+    )
 
 
 def merged(full: State, before: State, after: State) -> State:

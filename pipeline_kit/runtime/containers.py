@@ -38,6 +38,7 @@ class Spec:
     memory: str | None = None
     cpus: float | None = None
     config: str = ""  # the digest of its effective configuration (a label)
+    health_path: str | None = None  # its service's, when it declares one
 
     @property
     def name(self) -> str:
@@ -189,7 +190,8 @@ def start_healthy(
 
 def wait_healthy(container: Any, spec: Spec, runtime: Runtime, deadline: float) -> None:
     """Wait until the container answers its health check; raise if it exits or times out."""
-    url = f"http://{spec.address}{runtime.health_path}" if runtime.health_path else None
+    path = runtime.health_path if spec.health_path is None else spec.health_path
+    url = f"http://{spec.address}{path}" if path else None
     last = "no answer yet"
     import requests
 
@@ -214,9 +216,9 @@ def wait_healthy(container: Any, spec: Spec, runtime: Runtime, deadline: float) 
                     answer = session.get(url, timeout=1.0, allow_redirects=False)
                     if 200 <= answer.status_code < 300:
                         return
-                    last = f"GET {runtime.health_path} answered {answer.status_code}"
+                    last = f"GET {path} answered {answer.status_code}"
                 except requests.RequestException as exc:
-                    last = f"GET {runtime.health_path}: {type(exc).__name__}"
+                    last = f"GET {path}: {type(exc).__name__}"
             if time.monotonic() >= deadline:
                 raise ExternalFailure(
                     f"{spec.name} ({spec.image}) on host {spec.host.name} was not healthy within "
@@ -238,21 +240,21 @@ def _last_log(container: Any) -> str:
     return text.splitlines()[-1][:200] if text else "no output"
 
 
-def check_once(spec_address: str, runtime: Runtime) -> str | None:
-    """One health probe for ``verify``: None when healthy, else what failed."""
-    if not runtime.health_path:
+def check_once(spec_address: str, runtime: Runtime, path: str | None = None) -> str | None:
+    """One health probe for ``verify`` (on ``path``, else the runtime's): None when healthy,
+    else what failed."""
+    path = runtime.health_path if path is None else path
+    if not path:
         return None
     import requests
 
     try:
-        answer = requests.get(
-            f"http://{spec_address}{runtime.health_path}", timeout=2.0, allow_redirects=False
-        )
+        answer = requests.get(f"http://{spec_address}{path}", timeout=2.0, allow_redirects=False)
     except requests.RequestException as exc:
-        return f"GET {runtime.health_path}: {type(exc).__name__}"
+        return f"GET {path}: {type(exc).__name__}"
     if 200 <= answer.status_code < 300:
         return None
-    return f"GET {runtime.health_path} answered {answer.status_code}"
+    return f"GET {path} answered {answer.status_code}"
 
 
 def remove(client: Any, name: str) -> None:
