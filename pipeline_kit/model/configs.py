@@ -31,12 +31,20 @@ def reconfigure(
         for stack in svc.stacks
         for pos, c in enumerate(stack.containers)
     }
+    memo: dict[tuple[bool, str, int], str] = {}
+
+    def digest(name: str, position: int, state: State) -> str:
+        key = (state is after, name, position)
+        if key not in memo:
+            memo[key] = config_of(name, position, state)
+        return memo[key]
+
     services = dict(after.services)
     ops = list(operations)
     for name, svc in after.services.items():
         if before.services.get(name) == svc:
             continue
-        services[name] = _service(config_of, new_id, before, after, svc, was, ops)
+        services[name] = _service(digest, new_id, before, after, svc, was, ops)
     return replace(after, services=services), ops
 
 

@@ -27,9 +27,7 @@ class Applied:
 
 def apply(settings: Settings) -> Applied:
     """Validate the config of the whole state, write it, start or reload HAProxy, drain."""
-    with Unit(settings) as unit:
-        state, canaries = routing.current(unit.store)
-    text = routing.config_of(settings, state, canaries)
+    text = render(settings)
     proxy = routing.haproxy(settings)
     proxy.validate(text)
     was_running = proxy.running()

@@ -22,8 +22,9 @@ from pipeline_kit.model import constraints as c
 from pipeline_kit.model.constraints import Violation
 from pipeline_kit.model.errors import ConstraintFailed, InvalidInput
 from pipeline_kit.model.items import State
-from pipeline_kit.pipeline.manage import execute, load_state
+from pipeline_kit.pipeline.manage import load_state
 from pipeline_kit.pipeline.promotion import Run, promote_build
+from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.report.results import (
     Locate,
     Report,
@@ -31,7 +32,6 @@ from pipeline_kit.report.results import (
     affected_stages,
     constraint_results,
 )
-from pipeline_kit.store.database import Scope
 
 
 def proposed_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
@@ -130,12 +130,8 @@ def _dry_run(
     if service not in state.services:
         return [Result(entry, "plan", name, "skipped", f"{service} is not in the state yet")]
     began = time.monotonic()
-    plan = execute(
-        settings,
-        Scope(frozenset({service})),
-        promote_build(service, entry, version),
-        dry_run=True,
-    ).plan
+    # Planned on the state read above: a dry run needs no second read, nor any lock.
+    plan = promote_build(service, entry, version)(state, Unit(settings).context())
     planned = Result(entry, "plan", name, "passed", "planned", time.monotonic() - began)
     stages = affected_stages(plan, settings.policy) or [entry]
     # Stage-wide invariants were reported for the state above; here only what the move adds.

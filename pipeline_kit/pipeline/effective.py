@@ -25,11 +25,15 @@ class Effective:
 
     env: tuple[tuple[str, str], ...] = ()
     secrets: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()  # with {stage} and {stack} expanded
+    volumes: tuple[str, ...] = ()  # {stage} expanded; {stack} is per container (on_stack)
     command: tuple[str, ...] = ()
     memory: str | None = None
     cpus: float | None = None
     upstreams: tuple[tuple[str, int], ...] = ()  # (child, its position) per tree edge
+
+    def on_stack(self, stack: int) -> tuple[str, ...]:
+        """The volumes of one stack's container: ``{stack}`` expanded."""
+        return tuple(v.replace("{stack}", str(stack)) for v in self.volumes)
 
     def digest(self) -> str:
         """12 hex digits of a canonical rendering of every field."""
@@ -76,18 +80,12 @@ def _stage_config(decl: ServiceDecl | None, stage: str) -> StageConfig:
     return decl.at(stage) if decl is not None else StageConfig()
 
 
-def effective(
-    settings: Settings, state: State, service: str, position: int, stack: int | None = None
-) -> Effective:
-    """The configuration of ``service``'s container at ``position`` (on stack ``stack``: the
-    volume names expand ``{stack}``; None leaves it for the digest, which is per stage)."""
+def effective(settings: Settings, state: State, service: str, position: int) -> Effective:
+    """The configuration of ``service``'s containers at ``position`` (the same on every
+    stack, but for the ``{stack}`` of volume names: see ``Effective.on_stack``)."""
     stage = settings.policy.stage_name(position)
     config = _stage_config(settings.declared(service), stage)
-    expand = {"stage": stage, "stack": "{stack}" if stack is None else str(stack)}
-    volumes = tuple(
-        v.replace("{stage}", expand["stage"]).replace("{stack}", expand["stack"])
-        for v in config.volumes
-    )
+    volumes = tuple(v.replace("{stage}", stage) for v in config.volumes)
     return Effective(
         env=config.env,
         secrets=config.secrets,
@@ -115,7 +113,7 @@ def configured(
     from the runner's environment (an unset one is bad input, before anything starts), the
     volumes, command and limits, and the digest label."""
     env = os.environ if environ is None else environ
-    found = effective(settings, state, spec.service, spec.position, spec.stack)
+    found = effective(settings, state, spec.service, spec.position)
     decl = settings.declared(spec.service)
     values: dict[str, str] = {}
     if decl is not None and found.secrets:
@@ -126,11 +124,11 @@ def configured(
         spec,
         env=dict(found.env),
         secrets=values,
-        volumes=found.volumes,
+        volumes=found.on_stack(spec.stack),
         command=found.command,
         memory=found.memory,
         cpus=found.cpus,
-        config=effective(settings, state, spec.service, spec.position).digest(),
+        config=found.digest(),
         health_path=decl.health_path if decl is not None else None,
     )
 

@@ -24,14 +24,11 @@ def execute(
     scope: Scope,
     build: Build,
     dry_run: bool = False,
-    unit: Unit | None = None,
 ) -> Outcome:
     """Plan under the lock, refuse on any violation, else apply it through the rollout.
 
     With ``dry_run`` only plan, on a read-only snapshot (violations are in the plan).
     """
-    if unit is not None:
-        return rollout.apply(unit.rig(), scope, build, dry_run)
     with Unit(settings) as own:
         return rollout.apply(own.rig(), scope, build, dry_run)
 

@@ -40,8 +40,9 @@ class Run:
     state: State | None = None  # the part of the state the command read (for feedback)
 
 
-class HealthLog:
-    """Collects the health check of every container an apply starts (thread-safe)."""
+class CheckLog:
+    """Collects the checks of an apply as results: each new container's health check, its
+    smoke checks and hooks (thread-safe)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -125,7 +126,7 @@ def promote_run(
     A dry run plans on ``snapshot`` when given (a state the command has read already).
     """
     settings = unit.settings
-    health = HealthLog(settings)
+    health = CheckLog(settings)
     flight = Flight(Scope(frozenset({service})), build, canary, snapshot)
     began = time.monotonic()
     try:
@@ -171,7 +172,7 @@ def _ask(
 
 
 def _ended(
-    settings: Settings, flight: Flight, ask: _Ask, error: PipelineKitError | None, health: HealthLog
+    settings: Settings, flight: Flight, ask: _Ask, error: PipelineKitError | None, health: CheckLog
 ) -> Run:
     """A promotion refused, only planned, or failed while applying: nothing changed."""
     plan = flight.need_plan()

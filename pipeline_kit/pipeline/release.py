@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipeline_kit.config_schema import docker_host
 from pipeline_kit.config_types import Host, Settings
 from pipeline_kit.model.actions import Context, add_service
 from pipeline_kit.model.errors import InvalidInput, Refused
@@ -46,10 +47,11 @@ class Released:
 
 
 def _engine_host(settings: Settings, environ: Mapping[str, str]) -> Host:
-    """The engine that builds: the first configured host, else ``DOCKER_HOST`` or the socket."""
+    """The engine that builds: the first configured host, else the one Docker's conventions
+    name (``DOCKER_HOST`` with its TLS variables, else the local socket)."""
     if settings.runtime.hosts:
         return settings.runtime.hosts[0]
-    return Host("build", environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+    return Host(**{**docker_host(environ), "name": "build"})
 
 
 def _forward(settings: Settings, service: Service, stage: str, version: str) -> str | None:

@@ -102,16 +102,6 @@ def current(store: Store) -> tuple[State, list[Canary]]:
         return session.load_all(), canaries(journal.entries(session))
 
 
-def switch(settings: Settings, text: str) -> bool:
-    """Make HAProxy run ``text`` (start it, or reload seamlessly) and drain the old workers;
-    False when it ran it already."""
-    proxy = haproxy(settings)
-    changed = proxy.apply(text)
-    if changed:
-        proxy.drain(settings.lb.drain)
-    return changed
-
-
 def status(settings: Settings) -> list[ServerStat]:
     proxy = haproxy(settings)
     if not proxy.running():

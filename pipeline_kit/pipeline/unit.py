@@ -16,7 +16,7 @@ from pipeline_kit.store.database import Store, resolve_url
 
 if TYPE_CHECKING:
     from pipeline_kit.pipeline.rollout.flight import Rig
-    from pipeline_kit.pipeline.rollout.ports import Checked, Observe, Router, Runtime
+    from pipeline_kit.pipeline.rollout.ports import Checked, Ledger, Observe, Router, Runtime
     from pipeline_kit.runtime.engine import Engines
 
 
@@ -39,7 +39,7 @@ class Unit:
         self.settings = settings
         self._store: Store | None = None
         self._engines: Engines | None = None
-        self._rig: Rig | None = None
+        self._parts: tuple[Ledger, Runtime, Router] | None = None  # opened once
 
     @property
     def store(self) -> Store:
@@ -72,12 +72,12 @@ class Unit:
         from pipeline_kit.pipeline.rollout.flight import Rig
         from pipeline_kit.pipeline.rollout.sql import SqlLedger
 
-        if self._rig is None:
-            self._rig = Rig(
-                self.settings, SqlLedger(self.store), self._runtime(), self._router(), self.context
-            )
-        self._rig.note, self._rig.observe, self._rig.checked = note, observe, checked
-        return self._rig
+        if self._parts is None:
+            self._parts = (SqlLedger(self.store), self._runtime(), self._router())
+        ledger, runtime, router = self._parts
+        return Rig(
+            self.settings, ledger, runtime, router, self.context, note, observe, checked=checked
+        )
 
     def _runtime(self) -> Runtime:
         if self.settings.runtime.kind == "docker":

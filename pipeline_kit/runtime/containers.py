@@ -7,7 +7,7 @@ import random
 import re
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,21 +171,6 @@ def start(client: Any, spec: Spec, runtime: Runtime) -> Any:
             restart_policy={"Name": "unless-stopped"},
             **options,
         )
-
-
-def start_healthy(
-    client: Any,
-    spec: Spec,
-    runtime: Runtime,
-    deadline: float,
-    auth: Mapping[str, str] | None,
-    started: Callable[[], None] = lambda: None,
-) -> None:
-    """Pull if needed, start, and wait until healthy (``started`` runs in between)."""
-    ensure_image(client, spec.image, auth)
-    container = start(client, spec, runtime)
-    started()
-    wait_healthy(container, spec, runtime, deadline)
 
 
 def wait_healthy(container: Any, spec: Spec, runtime: Runtime, deadline: float) -> None:

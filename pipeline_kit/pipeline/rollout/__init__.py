@@ -6,7 +6,7 @@ canary's end; each returns what it did as an :class:`Outcome`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.plan import Plan
@@ -41,7 +41,7 @@ def apply(
 def apply_flight(rig: Rig, flight: Flight, dry_run: bool = False) -> Outcome:
     """``apply`` with a flight the caller keeps (to read the plan of a refusal)."""
     notes: list[str] = []
-    rig.note = notes.append
+    rig = replace(rig, note=notes.append)  # the caller's rig stays as it was
     if dry_run:
         run(sequences.DRY_RUN, rig, flight)
         plan = flight.need_plan()
@@ -64,8 +64,7 @@ def resume(rig: Rig, service: str) -> Outcome:
     """``promote SERVICE --continue``: commit the canary's plan, switch all traffic."""
     flight = Flight(Scope(frozenset({service})))
     notes: list[str] = []
-    rig.note = notes.append
-    run(sequences.CANARY_CONTINUE, rig, flight)
+    run(sequences.CANARY_CONTINUE, replace(rig, note=notes.append), flight)
     return Outcome(flight.final(), True, tuple(notes))
 
 
