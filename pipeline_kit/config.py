@@ -26,6 +26,7 @@ from pipeline_kit.config_schema import (
 from pipeline_kit.config_types import (
     Host,
     Lb,
+    Notify,
     Registry,
     Release,
     Runtime,
@@ -85,6 +86,9 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+_TABLES_OF_ONE = ("registry__", "release__", "lb__", "notify__")  # PIPELINE_KIT_LB__BIND…
+
+
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """``PIPELINE_KIT_MIN_STACKS=2`` → min_stacks; ``PIPELINE_KIT_GATES__PROD__SOAK`` → gates;
     ``PIPELINE_KIT_SERVICES__MY_APP__STACKS`` → services.my-app.stacks (a service name has
@@ -103,7 +107,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             table, entry, option = name.split("__")
             entry = entry.replace("_", "-") if table == "services" else entry
             out.setdefault(table, {}).setdefault(entry, {})[option] = value
-        elif name.startswith(("registry__", "release__", "lb__")) and name.count("__") == 1:
+        elif name.startswith(_TABLES_OF_ONE) and name.count("__") == 1:
             table, option = name.split("__")
             out.setdefault(table, {})[option] = value
         elif name == "hosts":
@@ -230,6 +234,7 @@ def load(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> S
         release=Release(**release, build_args=build_args),
         lb=Lb(**lb, folder=folder, drain=drain),
         services=declared,
+        notify=Notify(**values["notify"]) if values["notify"] is not None else None,
     )
 
 

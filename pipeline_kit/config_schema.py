@@ -235,12 +235,20 @@ _LB: Keys = {
     "edge_ports": ("31000-31999", _port_range("31000-31999")),
     "drain": ("30s", as_duration),
 }
+_NOTIFY: Keys = {
+    # The name of the variable that holds the webhook URL (a secret: never in the file).
+    "webhook_env": (
+        "PIPELINE_KIT_WEBHOOK_URL",
+        as_text(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "an environment variable name"),
+    ),
+}
 HEALTH_PATH = as_text(r"(/[A-Za-z0-9._~/?=&%-]*)?", "a path such as /health, or ''")
 TABLES: dict[str, tuple[Any, Table]] = {
     "hosts": ([], Table(_HOST, many="list")),
     "registry": (None, Table(_REGISTRY)),
     "release": ({}, Table(_RELEASE)),
     "lb": ({}, Table(_LB)),
+    "notify": (None, Table(_NOTIFY)),
     "gates": ({}, Table(_GATE, many="names")),
 }
 CONFIG = Table(

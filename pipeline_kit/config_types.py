@@ -85,6 +85,14 @@ class Lb:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Webhook notifications of promotions (``[notify]``); the URL is read from the
+    environment variable ``webhook_env`` when a notification is sent, never stored."""
+
+    webhook_env: str = "PIPELINE_KIT_WEBHOOK_URL"
+
+
+@dataclass(frozen=True)
 class Hook:
     """A one-off container of the new version, with the stage's configuration."""
 
@@ -150,6 +158,7 @@ class Settings:
     release: Release = field(default_factory=Release)
     lb: Lb = field(default_factory=Lb)
     services: tuple[ServiceDecl, ...] = ()
+    notify: Notify | None = None  # None: no [notify] table, nothing is sent
 
     def declared(self, name: str) -> ServiceDecl | None:
         """The service's declaration in the config, if it has one."""

@@ -37,6 +37,7 @@ from pipeline_kit.model.errors import InvalidInput
 
 __all__ = [
     "GITHUB",
+    "NOTIFY",
     "REGISTRY",
     "RETRY_STATUSES",
     "SAFE_METHODS",
@@ -106,6 +107,8 @@ class RetryPolicy:
 
 # The registry: a few short waits; a registry that asks for more is reported at once.
 REGISTRY = RetryPolicy(attempts=3, backoff=0.25, max_wait=3.0)
+# Webhook notifications: a few short waits; a notification is never worth holding a release.
+NOTIFY = RetryPolicy(attempts=3, backoff=0.25, max_wait=2.0)
 # GitHub: its secondary rate limits ask for at least a minute without Retry-After.
 GITHUB = RetryPolicy(attempts=4, backoff=1.0, max_wait=30.0, limit_wait=60.0)
 

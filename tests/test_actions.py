@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from pipeline_kit.model import actions
+from pipeline_kit.model import actions, routes
 from pipeline_kit.model.actions import Context
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import Approval, Edge, Endpoint, Rejection, State, Tree
@@ -490,7 +490,7 @@ def _graph() -> State:
 
 
 def _with_endpoint(stage: str = "prod") -> State:
-    return accepted(run(actions.add_endpoint, _graph(), make_ctx(), "www", "web", 80, stage))
+    return accepted(run(routes.add_endpoint, _graph(), make_ctx(), "www", "web", 80, stage))
 
 
 @pytest.mark.parametrize(("stage", "position"), [("prod", 0), ("qa", 1), ("2", 2)])
@@ -501,14 +501,14 @@ def test_endpoint_add_makes_one_tree_per_stage(stage: str, position: int) -> Non
 
 
 def test_second_endpoint_keeps_the_existing_trees() -> None:
-    state = accepted(run(actions.connect, _with_endpoint(), make_ctx(), "web", "api", "www"))
-    after = accepted(run(actions.add_endpoint, state, make_ctx(), "beta", "web", 81, "dev"))
+    state = accepted(run(routes.connect, _with_endpoint(), make_ctx(), "web", "api", "www"))
+    after = accepted(run(routes.add_endpoint, state, make_ctx(), "beta", "web", 81, "dev"))
     assert after.trees == state.trees
     assert set(after.endpoints) == {"www", "beta"}
 
 
 def test_endpoint_add_on_a_port_in_use_is_a_violation() -> None:
-    plan = run(actions.add_endpoint, _with_endpoint(), make_ctx(), "shop", "api", 80, "prod")
+    plan = run(routes.add_endpoint, _with_endpoint(), make_ctx(), "shop", "api", 80, "prod")
     assert [(v.constraint, v.subject) for v in plan.violations] == [("endpoint", "shop, www")]
     assert "share port 80" in plan.violations[0].message
 
@@ -527,14 +527,14 @@ def test_endpoint_add_on_a_port_in_use_is_a_violation() -> None:
 )
 def test_endpoint_add_refuses_bad_input(name: str, service: str, port: int, stage: str) -> None:
     with pytest.raises(InvalidInput):
-        run(actions.add_endpoint, _with_endpoint(), make_ctx(), name, service, port, stage)
+        run(routes.add_endpoint, _with_endpoint(), make_ctx(), name, service, port, stage)
 
 
 def test_connect_adds_the_edge_to_every_tree_at_its_stage() -> None:
-    plan = run(actions.connect, _with_endpoint(), make_ctx(), "web", "api", "www")
+    plan = run(routes.connect, _with_endpoint(), make_ctx(), "web", "api", "www")
     after = accepted(plan)
     assert after.trees == {("web", p): Tree("web", p, (Edge("web", "api", p),)) for p in range(3)}
-    after = accepted(run(actions.connect, after, make_ctx(), "api", "db", "www"))
+    after = accepted(run(routes.connect, after, make_ctx(), "api", "db", "www"))
     assert after.trees[("web", 1)].edges == (Edge("web", "api", 1), Edge("api", "db", 1))
     assert after.trees[("web", 2)].members() == {"web", "api", "db"}
 
@@ -547,7 +547,7 @@ def test_connect_stage_overrides_only_the_endpoints_own_tree(
     endpoint_stage: str, stage: str, expected: list[int]
 ) -> None:
     state = _with_endpoint(endpoint_stage)
-    after = accepted(run(actions.connect, state, make_ctx(), "web", "api", "www", stage))
+    after = accepted(run(routes.connect, state, make_ctx(), "web", "api", "www", stage))
     assert [after.trees[("web", p)].edges for p in range(3)] == [
         (Edge("web", "api", pos),) for pos in expected
     ]
@@ -570,38 +570,38 @@ def test_connect_stage_overrides_only_the_endpoints_own_tree(
 def test_connect_refuses_bad_input(
     parent: str, child: str, endpoint: str, stage: str | None
 ) -> None:
-    state = accepted(run(actions.connect, _with_endpoint(), make_ctx(), "web", "api", "www"))
+    state = accepted(run(routes.connect, _with_endpoint(), make_ctx(), "web", "api", "www"))
     with pytest.raises(InvalidInput):
-        run(actions.connect, state, make_ctx(), parent, child, endpoint, stage)
+        run(routes.connect, state, make_ctx(), parent, child, endpoint, stage)
 
 
 def test_connect_refuses_a_cycle_below_the_root() -> None:
-    state = accepted(run(actions.connect, _with_endpoint(), make_ctx(), "web", "api", "www"))
-    state = accepted(run(actions.connect, state, make_ctx(), "api", "db", "www"))
+    state = accepted(run(routes.connect, _with_endpoint(), make_ctx(), "web", "api", "www"))
+    state = accepted(run(routes.connect, state, make_ctx(), "api", "db", "www"))
     with pytest.raises(InvalidInput):
-        run(actions.connect, state, make_ctx(), "db", "api", "www")
+        run(routes.connect, state, make_ctx(), "db", "api", "www")
 
 
 def test_switch_binds_the_endpoint_to_another_stage() -> None:
-    state = accepted(run(actions.connect, _with_endpoint(), make_ctx(), "web", "api", "www"))
-    after = accepted(run(actions.switch, state, make_ctx(), "www", "qa"))
+    state = accepted(run(routes.connect, _with_endpoint(), make_ctx(), "web", "api", "www"))
+    after = accepted(run(routes.switch, state, make_ctx(), "www", "qa"))
     assert after.endpoints["www"] == Endpoint("www", "web", 80, 1)
     assert after.trees == state.trees
-    assert accepted(run(actions.switch, after, make_ctx(), "www", "0")).endpoints == state.endpoints
+    assert accepted(run(routes.switch, after, make_ctx(), "www", "0")).endpoints == state.endpoints
 
 
 @pytest.mark.parametrize(("endpoint", "stage"), [("nope", "qa"), ("www", "staging"), ("www", "3")])
 def test_switch_refuses_bad_input(endpoint: str, stage: str) -> None:
     with pytest.raises(InvalidInput):
-        run(actions.switch, _with_endpoint(), make_ctx(), endpoint, stage)
+        run(routes.switch, _with_endpoint(), make_ctx(), endpoint, stage)
 
 
 def test_switch_to_a_stage_without_container_is_a_violation() -> None:
     policy = Policy(min_height=2)
     ctx = make_ctx(policy)
     state = with_service(ctx, "web", ["v1.0.0", "v1.1.0"])
-    state = accepted(run(actions.add_endpoint, state, ctx, "www", "web", 80, "qa"))
-    plan = run(actions.switch, state, ctx, "www", "dev")
+    state = accepted(run(routes.add_endpoint, state, ctx, "www", "web", 80, "qa"))
+    plan = run(routes.switch, state, ctx, "www", "dev")
     assert [(v.constraint, v.subject) for v in plan.violations] == [("endpoint", "www")]
     assert places(plan.violations) == [("endpoint", "dev", 2, None)]
 
@@ -667,7 +667,7 @@ def test_reject_refuses_bad_input(service: str, version: str, reason: str) -> No
 
 def _full() -> State:
     state = accepted(
-        run(actions.connect, _with_endpoint(), make_ctx(prefix="c"), "web", "api", "www")
+        run(routes.connect, _with_endpoint(), make_ctx(prefix="c"), "web", "api", "www")
     )
     ctx = make_ctx(TALL, prefix="f")
     state = accepted(run(actions.approve, state, ctx, "web", "v1.2.0", "prod", "ann"))
@@ -688,10 +688,10 @@ PURITY_CASES = [
     (actions.rollback, ("web", "prod", "v1.0.0")),
     (actions.add_stack, ("web", None)),
     (actions.remove_stack, ("web", None)),
-    (actions.add_endpoint, ("shop", "api", 81, "qa")),
-    (actions.add_endpoint, ("shop", "api", 80, "qa")),
-    (actions.connect, ("api", "db", "www", "dev")),
-    (actions.switch, ("www", "dev")),
+    (routes.add_endpoint, ("shop", "api", 81, "qa")),
+    (routes.add_endpoint, ("shop", "api", 80, "qa")),
+    (routes.connect, ("api", "db", "www", "dev")),
+    (routes.switch, ("www", "dev")),
     (actions.approve, ("web", "v1.3.0", "prod", "bob")),
     (actions.reject, ("web", "v1.3.0", "flaky")),
 ]

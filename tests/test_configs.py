@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline_kit.config_types import Runtime, ServiceDecl, Settings, StageConfig
-from pipeline_kit.model import actions
+from pipeline_kit.model import actions, routes
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
@@ -65,8 +65,8 @@ def test_upstreams_are_part_of_the_configuration() -> None:
     ctx = make_ctx(POLICY)
     state = with_service(ctx, "web", ("1.0.0", "1.1.0", "1.2.0"))
     state = with_service(ctx, "api", ("2.0.0", "2.1.0", "2.2.0"), state=state)
-    state = accepted(actions.add_endpoint(state, ctx, "site", "web", 8080, "prod"))
-    state = accepted(actions.connect(state, ctx, "web", "api", "site", None))
+    state = accepted(routes.add_endpoint(state, ctx, "site", "web", 8080, "prod"))
+    state = accepted(routes.connect(state, ctx, "web", "api", "site", None))
     prod, qa = effective(SETTINGS, state, "web", 0), effective(SETTINGS, state, "web", 1)
     assert prod.upstreams == (("api", 0),) and qa.upstreams == (("api", 1),)
     assert prod.digest() != qa.digest()

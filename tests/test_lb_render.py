@@ -61,7 +61,7 @@ def test_endpoints_and_edges(tmp_path: Path) -> None:
     assert "frontend ep_web-qa\n    bind 127.0.0.1:8081\n    default_backend be_webapp_qa\n" in text
     assert (
         "backend be_webapp_prod\n    balance roundrobin\n    option httpchk GET /health\n"
-        "    http-check expect status 200\n"
+        "    http-check expect status 200-299\n"
         "    server s0 127.0.0.1:21000 check weight 100\n"
         "    server s1 127.0.0.1:21010 check weight 100\n"
     ) in text

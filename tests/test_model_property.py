@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pipeline_kit.model import actions
+from pipeline_kit.model import actions, routes
 from pipeline_kit.model.actions import Context
 from pipeline_kit.model.constraints import check_state
 from pipeline_kit.model.errors import InvalidInput
@@ -104,14 +104,14 @@ def _draw_step(
         return kind, actions.reject, (draw(svc), draw(version), reason)
     if kind == "endpoint add":
         port = draw(st.sampled_from([80, 81, 82, 0]))
-        return kind, actions.add_endpoint, (draw(endpoint), draw(svc), port, draw(stage))
+        return kind, routes.add_endpoint, (draw(endpoint), draw(svc), port, draw(stage))
     if kind == "connect":
         return (
             kind,
-            actions.connect,
+            routes.connect,
             (draw(svc), draw(svc), draw(endpoint), draw(st.none() | stage)),
         )
-    return kind, actions.switch, (draw(endpoint), draw(stage))
+    return kind, routes.switch, (draw(endpoint), draw(stage))
 
 
 initial_services = st.lists(

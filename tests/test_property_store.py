@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline_kit.config import Runtime, Settings
-from pipeline_kit.model import actions
+from pipeline_kit.model import actions, routes
 from pipeline_kit.model.actions import Context
 from pipeline_kit.model.constraints import check_state
 from pipeline_kit.model.errors import ConstraintFailed, InvalidInput
@@ -55,7 +55,7 @@ def _build(action: tuple[Any, ...]) -> tuple[Callable[[State, Context], Plan], S
         if name == "add_service":
             return actions.add_service(state, ctx, service, "x/app", 2, [rest[0]])
         if name == "add_endpoint":
-            return actions.add_endpoint(state, ctx, f"ep-{service}", service, rest[0], "prod")
+            return routes.add_endpoint(state, ctx, f"ep-{service}", service, rest[0], "prod")
         if name == "approve":
             return actions.approve(state, ctx, service, rest[0], "prod", "alice")
         if name == "reject":

@@ -16,7 +16,7 @@ import pytest
 from pipeline_kit.config_types import Lb, Runtime, Settings
 from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.lb.render import Canary
-from pipeline_kit.model import actions
+from pipeline_kit.model import actions, routes
 from pipeline_kit.model.actions import Context
 from pipeline_kit.model.errors import ConstraintFailed
 from pipeline_kit.model.items import State
@@ -48,8 +48,8 @@ def initial_state() -> State:
     ctx = make_ctx(POLICY, prefix="old-")
     state = with_service(ctx, "web", ("v1.1.0", "v1.2.0", "v1.3.0"), stacks=2)
     state = with_service(ctx, "api", ("v2.0.0",), state=state)
-    state = accepted(actions.add_endpoint(state, ctx, "site", "web", 8080, "prod"))
-    state = accepted(actions.add_endpoint(state, ctx, "api-site", "api", 8081, "prod"))
+    state = accepted(routes.add_endpoint(state, ctx, "site", "web", 8080, "prod"))
+    state = accepted(routes.add_endpoint(state, ctx, "api-site", "api", 8081, "prod"))
     ids = [c.id for svc in state.services.values() for s in svc.stacks for c in s.containers]
     return with_addresses(state, {cid: f"10.0.0.{n}:20000" for n, cid in enumerate(ids, 1)})
 

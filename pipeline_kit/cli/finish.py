@@ -31,7 +31,7 @@ def end(
     if table:
         render.stage_table(finished.run.report)
     warnings = finished.concluded.warnings
-    for warning in warnings:
+    for warning in [*warnings, *finished.concluded.notices]:
         _warn(warning)
     if finished.run.error is not None:
         raise finished.run.error

@@ -5,10 +5,12 @@ The folder holds ``haproxy.cfg`` (live config), ``master.sock`` (master CLI), ``
 
 Contract with the renderer: every config has in ``global`` the lines of :func:`global_section`:
 ``stats socket <folder>/stats.sock mode 600 level admin expose-fd listeners`` (a new worker takes
-the listening sockets over from the old one, so a reload refuses no connection) and
-``hard-stop-after 30s`` (a draining old worker is gone after 30s). Master-worker mode and
-daemonizing come from the command line (``-W``, ``-D``); nothing needs root (no ``user``,
-``group``, ``chroot`` or ``daemon``).
+the listening sockets over from the old one, so a reload refuses no connection),
+``hard-stop-after 30s`` (a draining old worker is gone after 30s) and ``noreuseport`` (no
+``SO_REUSEPORT``: no other process can listen on an endpoint's port beside this HAProxy and
+take part of its traffic; a reload takes the sockets over rather than binding again).
+Master-worker mode and daemonizing come from the command line (``-W``, ``-D``); nothing
+needs root (no ``user``, ``group``, ``chroot`` or ``daemon``).
 
 HAProxy 2.6: the master CLI answers once the client half-closes the connection; ``reload``
 answers nothing (the master re-executes itself), so the outcome is read from ``show proc`` (the
@@ -94,6 +96,7 @@ def global_section(folder: Path) -> str:
         "global\n"
         f"    stats socket {stats} mode 600 level admin expose-fd listeners\n"
         "    hard-stop-after 30s\n"
+        "    noreuseport\n"
     )
 
 
@@ -324,6 +327,11 @@ class HAProxy:
         if _until(done, self.timeout):
             return
         raise ExternalFailure(f"haproxy reload brought up no new worker within {self.timeout:g}s")
+
+    def pids(self) -> set[int]:
+        """The master's and its workers' pids (none when it does not run)."""
+        procs = self._answer()
+        return {procs.master, *(w.pid for w in procs.workers)} if procs else set()
 
     def workers(self) -> list[Worker]:
         """The current and draining workers of the master's ``show proc``."""

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pipeline_kit.config_types import Lb
+from pipeline_kit.health import haproxy_expect
 from pipeline_kit.lb.haproxy import global_section
 from pipeline_kit.model.items import State
 from pipeline_kit.model.policy import Policy
@@ -99,7 +100,7 @@ def _backend(
 ) -> None:
     out += [f"backend {name}", "    balance roundrobin"]
     if health_path:
-        out += [f"    option httpchk GET {health_path}", "    http-check expect status 200"]
+        out += [f"    option httpchk GET {health_path}", f"    {haproxy_expect()}"]
     check = " check" if health_path else ""
     for server, address, weight in servers:
         out.append(f"    server {server} {address}{check} weight {weight}")

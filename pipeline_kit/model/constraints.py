@@ -7,7 +7,7 @@ from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 
 from pipeline_kit.model import versions
-from pipeline_kit.model.items import Service, State
+from pipeline_kit.model.items import Endpoint, Service, State
 from pipeline_kit.model.policy import Policy
 
 # Constraint names, in the order of DESIGN §1, then the configurable gates.
@@ -238,6 +238,44 @@ def check_entries(
     return out
 
 
+def traffic_entries(before: State, after: State, policy: Policy, now: datetime) -> list[Entry]:
+    """The versions that come to answer an endpoint's traffic from another stage.
+
+    An endpoint serves its stage's users through its tree: the main service at the tree's
+    position and every child at its edge's position. A version that answers them after a
+    change, did not before, and runs at another position than the endpoint's stage (after a
+    ``switch``, ``connect --stage``, or a ``replace``/``rollback`` below such an edge) enters
+    that stage as far as its users are concerned: it passes that stage's gates. Versions
+    entering the endpoint's own position are the ordinary entries and are checked as such.
+    """
+    out: list[Entry] = []
+    for endpoint in after.endpoints.values():
+        old = before.endpoints.get(endpoint.name)
+        stage = endpoint.position if old is None else old.position  # whose users it serves
+        served = {(s, v) for s, _, v in _serving(before, old)}
+        for service, position, version in sorted(_serving(after, endpoint)):
+            if position != stage and (service, version) not in served:
+                out.append(Entry(service, 0, stage, version, None, now))
+    return out
+
+
+def _serving(state: State, endpoint: Endpoint | None) -> set[tuple[str, int, str]]:
+    """(service, position, version) of every container that answers ``endpoint``'s traffic."""
+    if endpoint is None:
+        return set()
+    tree = state.trees.get((endpoint.service, endpoint.position))
+    edges = tree.edges if tree is not None else ()
+    out: set[tuple[str, int, str]] = set()
+    for name, position in [(endpoint.service, endpoint.position)] + [
+        (e.child, e.position) for e in edges
+    ]:
+        service = state.services.get(name)
+        for stack in service.stacks if service is not None else ():
+            if position < stack.height:
+                out.add((name, position, stack.containers[position].version))
+    return out
+
+
 def _gates(state: State, policy: Policy, entry: Entry, now: datetime) -> Iterator[Violation]:
     """The gates one entry into a named stage breaks, in the documented order."""
     stage = policy.stage_name(entry.position)
@@ -249,7 +287,15 @@ def _gates(state: State, policy: Policy, entry: Entry, now: datetime) -> Iterato
 
     rejection = state.is_rejected(entry.service, entry.version)
     if rejection is not None:
-        yield violation(REJECTED, f"rejected: {rejection.reason}", None)
+        message = f"rejected: {rejection.reason}"
+        if entry.origin is not None and entry.origin > entry.position:
+            # It keeps running where it is until a newer version moves up behind it.
+            left = policy.stage_name(entry.origin)
+            message += (
+                f"; it stays in {left} until a newer version replaces it: release a newer "
+                f"version and promote it through {left} first"
+            )
+        yield violation(REJECTED, message, None)
     if not gate.prereleases and versions.is_prerelease(entry.version):
         message = f"pre-releases may not enter {stage}"
         yield violation(PRERELEASE, message, ("gates", stage, "prereleases"))

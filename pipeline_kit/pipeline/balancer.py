@@ -27,7 +27,10 @@ class Applied:
 
 def apply(settings: Settings) -> Applied:
     """Validate the config of the whole state, write it, start or reload HAProxy, drain."""
-    text = render(settings)
+    with Unit(settings) as unit:
+        state, canaries = routing.current(unit.store)
+    text = routing.config_of(settings, state, canaries)
+    routing.refuse_taken(settings, routing.frontend_ports(settings, state))
     proxy = routing.haproxy(settings)
     proxy.validate(text)
     was_running = proxy.running()

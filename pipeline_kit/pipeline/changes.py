@@ -7,6 +7,7 @@ plan only); the model actions are imported on first use.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from pipeline_kit.config_types import Settings
@@ -16,6 +17,8 @@ from pipeline_kit.model.plan import Plan
 from pipeline_kit.pipeline.manage import execute
 from pipeline_kit.pipeline.rollout import Outcome
 from pipeline_kit.store.database import Scope
+
+_ROUTES = frozenset({"add_endpoint", "connect", "switch"})  # the actions of model.routes
 
 
 def _apply(
@@ -27,9 +30,9 @@ def _apply(
     endpoints: tuple[str, ...] = (),
     ports: tuple[int, ...] = (),
 ) -> Outcome:
-    from pipeline_kit.model import actions
+    from pipeline_kit.model import actions, routes
 
-    act: Callable[..., Plan] = getattr(actions, action)
+    act: Callable[..., Plan] = getattr(routes if action in _ROUTES else actions, action)
 
     def build(state: State, ctx: Context) -> Plan:
         return act(state, ctx, *args)
@@ -63,6 +66,10 @@ def remove_stack(settings: Settings, service: str, stack: int | None, dry_run: b
 def add_endpoint(
     settings: Settings, name: str, service: str, port: int, stage: str, dry_run: bool
 ) -> Outcome:
+    if settings.lb.enabled:
+        from pipeline_kit.pipeline.routing import refuse_taken
+
+        refuse_taken(settings, [port])
     args = (name, service, port, stage)
     return _apply(settings, "add_endpoint", args, dry_run, (service,), (name,), (port,))
 
@@ -91,7 +98,16 @@ def replace_stage(
 def rollback(
     settings: Settings, service: str, stage: str | None, to: str | None, dry_run: bool
 ) -> Outcome:
-    return _apply(settings, "rollback", (service, stage, to), dry_run, (service,))
+    from pipeline_kit.pipeline import notify
+
+    if not dry_run:
+        notify.notifier(settings)  # a malformed webhook URL is refused before anything changes
+    outcome = _apply(settings, "rollback", (service, stage, to), dry_run, (service,))
+    done = notify.rollback_of(outcome.plan, settings) if outcome.applied else None
+    if done is None:
+        return outcome
+    warnings = notify.rolled_back(settings, *done)
+    return replace(outcome, notes=(*outcome.notes, *(f"warning: {w}" for w in warnings)))
 
 
 def switch(settings: Settings, endpoint: str, stage: str, dry_run: bool) -> Outcome:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline_kit.config_types import Settings
-from pipeline_kit.model.errors import InvalidInput
+from pipeline_kit.model.errors import InvalidInput, PipelineKitError
 from pipeline_kit.pipeline.conclude import Concluded, conclude
 from pipeline_kit.pipeline.promotion import Run
 from pipeline_kit.pipeline.unit import Unit
@@ -40,24 +40,44 @@ def promote(
     junit_dir: Path | None,
 ) -> Finished:
     """``promote SERVICE [VERSION] --to STAGE [--canary P]``."""
+    from pipeline_kit.pipeline import notify
     from pipeline_kit.pipeline.promotion import promote_build, promote_run
 
     if not to:
         raise InvalidInput("--to STAGE is required")
-    with Unit(settings) as unit:
-        build = promote_build(service, to, version)
-        run = promote_run(unit, "promote", service, build, dry_run, canary=canary)
-        shown = canary if canary is not None and run.error is None and not dry_run else None
-        return Finished(run, conclude(run, settings, junit_dir), shown)
+    hook = None if dry_run else notify.notifier(settings)
+    if hook is not None:
+        hook.send(notify.STARTED, service, version or "", to, "started")
+    try:
+        with Unit(settings) as unit:
+            build = promote_build(service, to, version)
+            run = promote_run(unit, "promote", service, build, dry_run, canary=canary)
+            shown = canary if canary is not None and run.error is None and not dry_run else None
+            concluded = conclude(run, settings, junit_dir)
+    except PipelineKitError as exc:  # ended before a plan: an unknown service, a lock…
+        if hook is not None:
+            hook.send(notify.FAILED, service, version or "", to, str(exc).split("\n")[0])
+        raise
+    if hook is not None:
+        if shown is None:  # a canary's start concludes nothing: its --continue does
+            hook.concluded(run)
+        concluded.notices = hook.warnings
+    return Finished(run, concluded, shown)
 
 
 def promote_continue(settings: Settings, service: str, junit_dir: Path | None) -> Finished:
     """``promote SERVICE --continue``: complete its canary."""
+    from pipeline_kit.pipeline import notify
     from pipeline_kit.pipeline.promotion import canary_continue
 
+    hook = notify.notifier(settings)
     with Unit(settings) as unit:
         run = canary_continue(unit, service)
-        return Finished(run, conclude(run, settings, junit_dir))
+        concluded = conclude(run, settings, junit_dir)
+    if hook is not None:
+        hook.concluded(run)
+        concluded.notices = hook.warnings
+    return Finished(run, concluded)
 
 
 def promote_abort(settings: Settings, service: str) -> str:

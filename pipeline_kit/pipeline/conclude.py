@@ -22,6 +22,7 @@ class Concluded:
 
     junit: list[Path] | None = None  # the files written, when asked for
     warnings: list[str] = field(default_factory=list)  # GitHub feedback calls that failed
+    notices: list[str] = field(default_factory=list)  # notifications not sent (pipeline.notify)
 
 
 def feedback_enabled(environ: Mapping[str, str]) -> bool:

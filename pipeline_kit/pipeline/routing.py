@@ -16,8 +16,10 @@ from typing import Any
 
 from pipeline_kit.config_types import Settings
 from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.lb import ports as listening
 from pipeline_kit.lb.haproxy import HAProxy, ServerStat
-from pipeline_kit.lb.render import Canary, render
+from pipeline_kit.lb.render import Canary, render, upstream_ports
+from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Store
@@ -109,3 +111,31 @@ def status(settings: Settings) -> list[ServerStat]:
             f"HAProxy is not running in {settings.lb.folder}: start it with 'pipeline-kit lb apply'"
         )
     return proxy.stats()
+
+
+def frontend_ports(settings: Settings, state: State) -> list[int]:
+    """Every port the config of ``state`` listens on: endpoints and tree edges."""
+    edges = upstream_ports(state, settings.lb).values()
+    return sorted({e.port for e in state.endpoints.values()} | set(edges))
+
+
+def refuse_taken(settings: Settings, ports: Iterable[int]) -> None:
+    """Bad input if another process than this environment's HAProxy listens on a port.
+
+    HAProxy binds without ``SO_REUSEPORT`` (see ``lb.haproxy``), so such a port would make
+    it fail to start or reload; with it, the other process would silently take part of the
+    endpoint's traffic.
+    """
+    bind = settings.lb.bind
+    ours = haproxy(settings).pids()
+    taken = [
+        f"{bind}:{port} ({listener.describe()})"
+        for port in sorted(set(ports))
+        for listener in listening.listeners(port, bind)
+        if not listener.pids or not listener.pids <= ours
+    ]
+    if taken:
+        raise InvalidInput(
+            f"port already in use by another process: {'; '.join(taken)}; "
+            "choose another port or stop that process"
+        )

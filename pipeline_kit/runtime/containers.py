@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline_kit.config_types import Host, Runtime
 from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.health import healthy
 from pipeline_kit.runtime.engine import LABEL, SERVICE_LABEL, failures, one_line
 
 _POLL = 0.1
@@ -199,7 +200,7 @@ def wait_healthy(container: Any, spec: Spec, runtime: Runtime, deadline: float) 
             else:
                 try:
                     answer = session.get(url, timeout=1.0, allow_redirects=False)
-                    if 200 <= answer.status_code < 300:
+                    if healthy(answer.status_code):
                         return
                     last = f"GET {path} answered {answer.status_code}"
                 except requests.RequestException as exc:
@@ -237,7 +238,7 @@ def check_once(spec_address: str, runtime: Runtime, path: str | None = None) -> 
         answer = requests.get(f"http://{spec_address}{path}", timeout=2.0, allow_redirects=False)
     except requests.RequestException as exc:
         return f"GET {path}: {type(exc).__name__}"
-    if 200 <= answer.status_code < 300:
+    if healthy(answer.status_code):
         return None
     return f"GET {path} answered {answer.status_code}"
 

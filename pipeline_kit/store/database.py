@@ -232,6 +232,10 @@ class Session:
             select(t.edges.c.service, t.edges.c.position).where(t.edges.c.child.in_(names))
         ).all()
         roots = names | {r[0] for r in child_of}
+        if roots - names:  # the endpoints a child answers through: their gates apply to it
+            known = {r["name"] for r in endpoint_rows}
+            more = select(t.endpoints).where(t.endpoints.c.service.in_(roots - names))
+            endpoint_rows += [r for r in c.execute(more).mappings() if r["name"] not in known]
         tree_rows = list(c.execute(select(t.trees).where(t.trees.c.service.in_(roots))).mappings())
         edge_rows = list(c.execute(select(t.edges).where(t.edges.c.service.in_(roots))).mappings())
         names |= roots | {r["child"] for r in edge_rows}
