@@ -21,6 +21,7 @@ from pipeline_kit.config import Registry
 from pipeline_kit.registry import RegistryClient
 from tests.conftest import CLI, Result
 from tests.support.images import webapp_context
+from tests.support.webhook import receiver
 
 CONFIG = """\
 stages = ["prod", "qa", "dev"]
@@ -297,3 +298,25 @@ def test_a_build_error_in_the_stream_is_exit_3(
 
 def _image() -> str:
     return os.environ["PIPELINE_KIT_RELEASE__IMAGE"]
+
+
+def test_a_release_notifies_its_promotion_started_and_succeeded(
+    checkout: git.Repo, cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = _image()
+    commit_and_tag(checkout, "v1.0.0")
+    first_release(cli, image)
+    config = Path(checkout.working_tree_dir or ".") / "pipeline-kit.toml"
+    config.write_text(config.read_text() + '\n[notify]\nwebhook_env = "SHOP_WEBHOOK"\n')
+    (Path(checkout.working_tree_dir or ".") / "CHANGES").write_text("1.1.0\n")
+    commit_and_tag(checkout, "v1.1.0")
+    with receiver() as got:
+        monkeypatch.setenv("SHOP_WEBHOOK", got.url)
+        result = cli("release", "--tag", "v1.1.0")
+    assert result.code == 0, result.err
+    assert got.events() == ["started", "succeeded"]
+    assert [(b["service"], b["version"], b["stage"]) for b in got.bodies] == [
+        ("webapp", "1.1.0", "dev"),
+        ("webapp", "1.1.0", "dev"),
+    ]
+    assert "warning" not in result.err

@@ -125,13 +125,25 @@ def release(
 ) -> ReleaseDone:
     """``release``: build and push the tag's image, then promote it (the first release of a
     service creates it); ``dry_run``: check and plan only."""
+    from pipeline_kit.pipeline import notify
     from pipeline_kit.pipeline.release import release as run_release
 
+    hook = None if dry_run or not promote else notify.notifier(settings)
+
+    def started(service: str, version: str, stage: str) -> None:
+        if hook is not None:
+            hook.send(notify.STARTED, service, version, stage, "started")
+
     with Unit(settings) as unit:
-        done = run_release(unit, repo, tag, to, promote, force, progress, dry_run=dry_run)
+        done = run_release(
+            unit, repo, tag, to, promote, force, progress, dry_run=dry_run, started=started
+        )
         outputs = {"image": done.reference}
         concluded = conclude(done.run, settings, junit_dir, outputs)
-        return ReleaseDone(done, Finished(done.run, concluded))
+    if hook is not None and done.digest is not None:  # it promoted: report how that ended
+        hook.concluded(done.run)
+        concluded.notices = hook.warnings
+    return ReleaseDone(done, Finished(done.run, concluded))
 
 
 def verify(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -193,8 +193,10 @@ def release(
     progress: Progress,
     environ: Mapping[str, str] | None = None,
     dry_run: bool = False,
+    started: Callable[[str, str, str], None] | None = None,
 ) -> Released:
     """Build and push the image of the release tag, then promote it (see module doc).
+    ``started(service, version, stage)`` is called when the promotion starts.
 
     A service not in the state yet is created with every stage at the tag's version, from
     its ``[services.NAME]`` declaration (else ``[release] image``, one stack). With
@@ -220,6 +222,8 @@ def release(
     where = target.stage if promote else "release"
     steps, digest, pushed = _publish(unit, info, reference, where, repo, env, force, progress)
     if promote:
+        if started is not None:
+            started(name, info.version, target.stage)
         run = promote_run(unit, "release", name, build, commit=info.commit, before=steps)
     else:
         stages = settings.policy.stages
