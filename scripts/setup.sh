@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up pipeline-kit in ./.venv. As root on Debian, also the real components it drives:
 # git, docker.io, docker-registry, haproxy and busybox-static; with "test", also the test tools and
-# the PostgreSQL server the store tests run against and groovy for the Jenkins library.
+# the PostgreSQL server the store tests run against, groovy for the Jenkins library and
+# chromium with chromium-driver for the dashboard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,11 @@ fi
 # The test suite also parses the Jenkins library with Debian's groovy.
 if [ "$want_tests" = 1 ] && ! command -v groovy >/dev/null 2>&1; then
     missing+=(groovy default-jre-headless)
+fi
+# The dashboard's tests drive Debian's headless Chromium through its chromedriver.
+if [ "$want_tests" = 1 ] && { ! command -v chromium >/dev/null 2>&1 \
+    || ! command -v chromedriver >/dev/null 2>&1; }; then
+    missing+=(chromium chromium-driver)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"

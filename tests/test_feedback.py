@@ -94,6 +94,9 @@ def test_promote_posts_statuses_deployments_and_a_check_run(
     assert run["body"]["head_sha"] == HEAD
     assert run["body"]["conclusion"] == "success"
     assert run["body"]["details_url"].endswith("/octo-org/webapp/actions/runs/4242")
+    text = run["body"]["output"]["summary"]  # the stages, before → after, drawn by GitHub
+    assert '```mermaid\nflowchart LR\n  s0["dev<br/>1.0.0 → 1.1.0"]' in text
+    assert '  s1["qa<br/>1.0.0"]\n  s2["prod<br/>1.0.0"]\n  s0 --> s1 --> s2' in text
 
 
 def test_refused_promote_reports_failure_and_deploys_nothing(

@@ -239,6 +239,19 @@ def test_promote_action_passes_inputs_as_arguments_never_as_code(
     assert result.outputs == {"service": "webapp", "version": "1.2.0", "stage": "", "result": ""}
 
 
+def test_promote_action_writes_the_dashboard_even_when_the_promotion_fails(
+    job: dict[str, Any], tmp_path: Path
+) -> None:
+    job["env"]["FAKE_EXIT"] = "1"
+    inputs = {"service": "webapp", "to": "qa", "dashboard": "site; touch pwned"}
+    result = run_action(ROOT / "actions" / "promote", inputs, **job)
+    assert result.exit_code == 1  # the promotion's verdict, not the dashboard's
+    calls = [c["argv"] for c in records(tmp_path)]
+    assert calls[1] == ["dashboard", "--out=site; touch pwned"]
+    assert calls[0][:2] == ["promote", "--to=qa"]
+    assert not list(job["workspace"].glob("pwned*"))
+
+
 def test_check_action_arguments_and_bad_inputs(job: dict[str, Any], tmp_path: Path) -> None:
     check = ROOT / "actions" / "check"
     result = run_action(check, {"from-git": "true", "token": INPUT_GH, "config": "c.toml"}, **job)
@@ -283,6 +296,7 @@ def test_release_workflow_moves_the_released_version_job_to_job(
         ["release", "--to=dev", "--junit-dir=pipeline-kit-reports"],
         ["promote", "--to=qa", "--junit-dir=pipeline-kit-reports", "--", "webapp", "1.2.0"],
         ["promote", "--to=prod", "--junit-dir=pipeline-kit-reports", "--", "webapp", "1.2.0"],
+        ["dashboard", "--out=pipeline-kit-dashboard"],  # written after prod, then published
     ]
     assert calls[0]["env"]["PIPELINE_KIT_REGISTRY_PASSWORD"] == REGISTRY_WORD
     assert all(c["env"]["PIPELINE_KIT_DB"] == secrets["PIPELINE_KIT_DB"] for c in calls)
@@ -555,6 +569,17 @@ def test_jenkins_promote_passes_values_through_the_environment(tmp_path: Path) -
     assert sorted(p.name for p in reports.iterdir()) == ["pipeline-kit-qa.xml"]  # old one gone
     assert not list((tmp_path / "workspace").glob("pwned*"))
     assert not [p for p in (tmp_path / "workspace@tmp").iterdir() if p.suffix == ".outputs"]
+
+
+def test_jenkins_steps_write_the_dashboard_even_when_the_command_fails(tmp_path: Path) -> None:
+    args = {"service": "webapp", "to": "qa", "dashboard": "site; touch pwned"}
+    report = jenkins_var(tmp_path, "pipelineKitPromote", args, exit_code=1)
+    assert report["error"].startswith("pipelineKitPromote: pipeline-kit promote exited with 1")
+    calls = [c["argv"] for c in records(tmp_path)]
+    assert calls[1] == ["dashboard", "--out=site; touch pwned"]
+    labels = [c["label"] for c in report["sh"]]
+    assert labels[:2] == ["pipeline-kit promote", "pipeline-kit dashboard"]
+    assert not list((tmp_path / "workspace").glob("pwned*"))
 
 
 def test_jenkins_release_fails_the_build_after_recording_junit(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@
 // withEnv (and the credentials through withCredentials), reads the CLI's outputs (the
 // GITHUB_OUTPUT file), records the JUnit files even when the command fails (unless
 // recordJunit: false) and fails the build on a non-zero exit (unless failOnError: false).
+// With dashboard: 'DIR' it then writes the dashboard into DIR (pipeline-kit dashboard).
 // checkArgs, asText and asFlag validate and normalise the arguments of those steps.
 
 Map execute(String name, String command, String script, List<String> environment,
@@ -29,16 +30,28 @@ Map execute(String name, String command, String script, List<String> environment
         all << "GITHUB_SHA=${asText(args.githubSha) ?: asText(env.GIT_COMMIT)}"
         all << "GITHUB_API_URL=${asText(args.githubApiUrl) ?: 'https://api.github.com'}"
     }
+    String dashboard = asText(args.dashboard)
+    if (dashboard) {
+        all << "PK_DASHBOARD=${dashboard}"
+    }
     int status = -1
     Map result = [:]
+    Closure run = {
+        status = sh(script: script, returnStatus: true, label: "pipeline-kit ${command}")
+        if (dashboard) {  // written whatever the command's verdict; a failure is a warning
+            sh(script: '"$PK_BIN" dashboard --out="$PK_DASHBOARD" || echo "pipeline-kit: ' +
+                'WARNING: the dashboard was not written" >&2',
+               returnStatus: true, label: 'pipeline-kit dashboard')
+        }
+    }
     try {
         withEnv(all) {
             if (binds) {
                 withCredentials(binds) {
-                    status = sh(script: script, returnStatus: true, label: "pipeline-kit ${command}")
+                    run()
                 }
             } else {
-                status = sh(script: script, returnStatus: true, label: "pipeline-kit ${command}")
+                run()
             }
             if (fileExists(outputs)) {
                 result = parseOutputs(readFile(outputs))

@@ -10,7 +10,8 @@
 // pipeline-kit executable, default from PATH); githubCredentialsId (a secret-text
 // credential: GitHub feedback on), githubRepository (owner/name), githubSha (default
 // env.GIT_COMMIT), githubApiUrl; failOnError (default true);
-// recordJunit (default true; false when the pipeline records the reports itself).
+// recordJunit (default true; false when the pipeline records the reports itself);
+// dashboard (a folder: write the dashboard there after the command, whatever its verdict).
 //
 // Values reach the shell only as environment variables (withEnv), never interpolated into
 // the script. The JUnit files of this run are recorded even when the release fails.
@@ -22,7 +23,7 @@ def call(Map args = [:]) {
     pipelineKitCli.checkArgs(name, args, [
         'tag', 'to', 'config', 'junitDir', 'strictFeedback', 'registryCredentialsId', 'bin',
         'githubCredentialsId', 'githubRepository', 'githubSha', 'githubApiUrl', 'failOnError',
-        'recordJunit',
+        'recordJunit', 'dashboard',
     ], [], "${name}(to: 'dev')")
     String junitDir = pipelineKitCli.asText(args.junitDir) ?: 'pipeline-kit-reports'
     List<String> environment = [

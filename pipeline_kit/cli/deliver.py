@@ -50,6 +50,8 @@ def verify(services: Services = None, json: Json = False, junit_dir: JunitDir = 
         )
     if written is not None:
         render.note(f"junit: wrote {len(written)} file(s) to {junit_dir}")
+    for warning in found.warnings:
+        render.note(f"warning: {warning}")
     if found.drift:
         raise typer.Exit(1)
 

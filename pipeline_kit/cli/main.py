@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import typer
 
-from pipeline_kit.cli import deliver, edit, lb, promote, show, state
+from pipeline_kit.cli import dashboard, deliver, edit, lb, promote, show, state
 from pipeline_kit.cli.errors import run
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ shown: tuple[tuple[str, Command], ...] = (
     ("endpoints", show.endpoints),
     ("endpoint", show.endpoint),
     ("history", show.history),
+    ("metrics", dashboard.metrics),
 )
 for name, command in shown:
     show_app.command(name)(command)
@@ -72,6 +73,7 @@ top: tuple[tuple[str, Command], ...] = (
     ("deploy", deliver.deploy),
     ("verify", deliver.verify),
     ("upstream", deliver.upstream),
+    ("dashboard", dashboard.dashboard),
 )
 for name, command in top:
     app.command(name)(command)

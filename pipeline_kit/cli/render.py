@@ -86,8 +86,22 @@ def stage_of(service: Service, policy: Policy) -> dict[str, str]:
     return out
 
 
-def service_json(service: Service, policy: Policy) -> dict[str, Any]:
+def relations(service: str, state: State, policy: Policy) -> dict[str, Any]:
+    """A service's parents and children in any service tree, and its endpoints."""
+    edges = [e for tree in state.trees.values() for e in tree.edges]
     return {
+        "parents": sorted({e.parent for e in edges if e.child == service}),
+        "children": sorted({e.child for e in edges if e.parent == service}),
+        "endpoints": [
+            {"name": e.name, "port": e.port, "stage": policy.stage_name(e.position)}
+            for e in sorted(state.endpoints_of(service), key=lambda e: e.name)
+        ],
+    }
+
+
+def service_json(service: Service, policy: Policy, state: State | None = None) -> dict[str, Any]:
+    return {
+        **(relations(service.name, state, policy) if state is not None else {}),
         "name": service.name,
         "image": service.image,
         "height": service.height,
@@ -114,14 +128,20 @@ def service_json(service: Service, policy: Policy) -> dict[str, Any]:
     }
 
 
-def services_table(services: Iterable[Service], policy: Policy) -> None:
+def services_table(services: Iterable[Service], policy: Policy, state: State | None = None) -> None:
     rows = list(services)
     height = max([len(policy.stages), *(svc.height for svc in rows)])
     stages = [policy.stage_name(p) for p in range(height)]
-    table = new_table("services", "service", "image", "stacks", *stages, right=("stacks",))
+    more = ("parents", "children", "endpoints") if state is not None else ()
+    table = new_table("services", "service", "image", "stacks", *stages, *more, right=("stacks",))
     for svc in rows:
         versions = stage_of(svc, policy)
         cells = [versions.get(stage, "-") for stage in stages]
+        if state is not None:
+            r = relations(svc.name, state, policy)
+            ends = [f"{e['name']}:{e['port']}@{e['stage']}" for e in r["endpoints"]]
+            cells += [", ".join(r["parents"]) or "-", ", ".join(r["children"]) or "-"]
+            cells.append(", ".join(ends) or "-")
         table.add_row(svc.name, svc.image, str(len(svc.stacks)), *cells)
     console.print(table)
 

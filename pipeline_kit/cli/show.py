@@ -16,7 +16,7 @@ def _services(pattern: str, as_json: bool, view: str) -> None:
     from pipeline_kit.pipeline import views
 
     config = settings()
-    found = views.services(config, pattern)
+    found, around = views.services_around(config, pattern)
     if view == "stacks":
         rows = render.stacks_json(found, config.policy)
         if as_json:
@@ -24,12 +24,12 @@ def _services(pattern: str, as_json: bool, view: str) -> None:
             return
         render.stacks_table(rows)
     elif as_json:
-        render.emit_json([render.service_json(s, config.policy) for s in found])
+        render.emit_json([render.service_json(s, config.policy, around) for s in found])
         return
     elif view == "containers":
         render.containers_table(found, config.policy)
     else:
-        render.services_table(found, config.policy)
+        render.services_table(found, config.policy, around)
     if config.runtime.kind == "none":
         render.console.print(render.NOT_DEPLOYED, markup=False)
 

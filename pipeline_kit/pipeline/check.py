@@ -22,8 +22,9 @@ from pipeline_kit.model import constraints as c
 from pipeline_kit.model.constraints import Violation
 from pipeline_kit.model.errors import ConstraintFailed, InvalidInput
 from pipeline_kit.model.items import State
+from pipeline_kit.model.plan import Plan
 from pipeline_kit.pipeline.manage import load_state
-from pipeline_kit.pipeline.promotion import Run, promote_build
+from pipeline_kit.pipeline.promotion import Run, promote_build, versions_after
 from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.report.results import (
     Locate,
@@ -96,8 +97,10 @@ def run_check(
         *constraint_results(violations, policy, policy.stages, entry, False, locate),
     ]
     service = settings.release.service or None
+    moved: Plan | None = None
     if version is not None:
-        results += _dry_run(settings, service, version, state, locate)
+        found, moved = _dry_run(settings, service, version, state, locate)
+        results += found
     failed = [r for r in results if r.status == "failed"]
     error = None
     if failed:
@@ -115,20 +118,22 @@ def run_check(
         entry,
         False,
         str(error) if error else None,
+        versions_after(moved, service, settings) if moved and service else {},
+        versions_after(moved, service, settings, before=True) if moved and service else {},
     )
     return Run(report, None, error)
 
 
 def _dry_run(
     settings: Settings, service: str | None, version: str, state: State, locate: Locate
-) -> list[Result]:
+) -> tuple[list[Result], Plan | None]:
     """The results of promoting ``version`` into the entry stage, planned and checked only."""
     entry = settings.policy.stages[-1]
     name = f"promote {service or '(no [release] service)'} {version}"
     if service is None:
-        return [Result(entry, "plan", name, "skipped", "set [release] service to check it")]
+        return [Result(entry, "plan", name, "skipped", "set [release] service to check it")], None
     if service not in state.services:
-        return [Result(entry, "plan", name, "skipped", f"{service} is not in the state yet")]
+        return [Result(entry, "plan", name, "skipped", f"{service} is not in the state yet")], None
     began = time.monotonic()
     # Planned on the state read above: a dry run needs no second read, nor any lock.
     plan = promote_build(service, entry, version)(state, Unit(settings).context())
@@ -139,4 +144,4 @@ def _dry_run(
     added = [v for v in plan.violations if v not in before]
     found = constraint_results(added, settings.policy, stages, entry, True, locate)
     # Kind "promote gate" / "promote constraint": tells them from the state's own checks.
-    return [planned, *(replace(r, kind=f"promote {r.kind}") for r in found)]
+    return [planned, *(replace(r, kind=f"promote {r.kind}") for r in found)], plan

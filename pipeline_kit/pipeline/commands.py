@@ -156,11 +156,28 @@ def verify(
 
     with Unit(settings) as unit:
         found = survey(unit, services)
+        _record_health(unit, found)
     written = None
     if junit_dir is not None:
         report = Report("verify", settings.policy.stages, tuple(found.results))
         written = junit.write(report, junit_dir)
     return found, written
+
+
+def _record_health(unit: Unit, found: Survey) -> None:
+    """Keep the last result per container for the dashboard (the services checked)."""
+    from datetime import UTC, datetime
+
+    from pipeline_kit.errors import ExternalFailure
+    from pipeline_kit.store import health
+    from pipeline_kit.store.database import Scope
+
+    services = {service for service, _, _ in found.health.values()}
+    try:
+        with unit.store.write(Scope(frozenset(services)), "verify") as session:
+            health.record(session, services, found.health, datetime.now(UTC))
+    except ExternalFailure as exc:  # e.g. a read-only database: the check itself stands
+        found.warnings.append(f"the result was not kept for the dashboard: {exc}")
 
 
 def deploy(

@@ -71,9 +71,11 @@ def _line(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
-def versions_after(plan: Plan, service: str, settings: Settings) -> dict[str, str]:
-    """Per stage, the version the service runs there after the plan (stacks agree)."""
-    svc = plan.after.services.get(service)
+def versions_after(
+    plan: Plan, service: str, settings: Settings, before: bool = False
+) -> dict[str, str]:
+    """Per stage, the version the service runs there after (or before) the plan."""
+    svc = (plan.before if before else plan.after).services.get(service)
     if svc is None or not svc.stacks:
         return {}
     stack = svc.stacks[0]
@@ -107,6 +109,7 @@ def _report(
         applied,
         error,
         versions_after(plan, ask.service, settings),
+        versions_after(plan, ask.service, settings, before=True),
     )
 
 

@@ -57,6 +57,8 @@ class Survey:
     checked: int = 0
     drift: list[Drift] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)  # one per container checked
+    health: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # id → svc, status, why
+    warnings: list[str] = field(default_factory=list)  # e.g. the result could not be kept
 
 
 def wanted(state: State) -> list[Wanted]:
@@ -138,6 +140,7 @@ def survey(unit: Unit, state: State) -> Survey:
             detail = f"{f.version}, not in the state"
             out.drift.append(Drift("unknown", f.service, f.stack, f.host, f.name, detail))
     out.results = _results(settings, items, skip, out.drift)
+    out.health = _health(items, skip, out.drift)
     return out
 
 
@@ -166,6 +169,20 @@ def _results(
     for d in drift:
         if d.kind == "unknown":
             out.append(Result("unknown", "verify", d.container, "failed", f"unknown: {d.detail}"))
+    return out
+
+
+def _health(
+    items: list[Wanted], skip: set[str], drift: list[Drift]
+) -> dict[str, tuple[str, str, str]]:
+    """Container id → (service, status, detail) of every container checked."""
+    found = {d.container: d for d in drift}
+    out = {}
+    for w in items:
+        if w.id in skip:
+            continue
+        d = found.get(rt.container_name(w.service, w.stack, w.id))
+        out[w.id] = (w.service, d.kind, d.detail) if d else (w.service, "healthy", "")
     return out
 
 

@@ -26,10 +26,16 @@ def matching(names: list[str], pattern: str, kind: str) -> list[str]:
 
 def services(settings: Settings, pattern: str) -> list[Service]:
     """The services ``pattern`` names (one scoped read for an exact name)."""
+    return services_around(settings, pattern)[0]
+
+
+def services_around(settings: Settings, pattern: str) -> tuple[list[Service], State]:
+    """The services ``pattern`` names, and the state around them (trees and endpoints)."""
     with Unit(settings) as unit, unit.store.read("show") as session:
         exact = None if _wild(pattern) else Scope(frozenset({pattern}))
         state = session.load_all() if exact is None else session.load(exact)
-    return [state.services[n] for n in matching(list(state.services), pattern, "service")]
+    found = [state.services[n] for n in matching(list(state.services), pattern, "service")]
+    return found, state
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ class Report:
     applied: bool = False
     error: str | None = None  # the one-line error that ended the command, if any
     versions: dict[str, str] = field(default_factory=dict)  # stage → version after the command
+    before: dict[str, str] = field(default_factory=dict)  # stage → version before the command
 
     @property
     def ok(self) -> bool:

@@ -96,6 +96,31 @@ def _cell(text: str) -> str:
     )
 
 
+def _mermaid_text(text: str) -> str:
+    """Text safe inside a quoted mermaid label: anything but plain characters as ``#N;``."""
+    plain = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._+-")
+    return "".join(ch if ch in plain else f"#{ord(ch)};" for ch in text)
+
+
+def mermaid(report: Report) -> list[str]:
+    """The stages (entry first) with the service's versions before → after, as mermaid."""
+    if not report.service or not (report.versions or report.before):
+        return []
+    stages = [s for s in reversed(report.stages) if s in report.versions or s in report.before]
+    lines = ["```mermaid", "flowchart LR"]
+    changed = []
+    for i, stage in enumerate(stages):
+        old, new = report.before.get(stage, "none"), report.versions.get(stage, "none")
+        shown = _mermaid_text(new) if old == new else f"{_mermaid_text(old)} → {_mermaid_text(new)}"
+        lines.append(f'  s{i}["{_mermaid_text(stage)}<br/>{shown}"]')
+        if old != new:
+            changed.append(f"s{i}")
+    lines.append("  " + " --> ".join(f"s{i}" for i in range(len(stages))))
+    if changed:
+        lines += ["  classDef changed stroke-width:3px", f"  class {','.join(changed)} changed"]
+    return ["", f"{_cell(report.service)}: versions per stage, before → after", "", *lines, "```"]
+
+
 def _where(result: Result) -> str:
     if result.file is None:
         return ""
@@ -118,6 +143,7 @@ def markdown(report: Report, heading: str = "###") -> str:
             f"| {_cell(row.stage) or '–'} | {_cell(row.version) or '–'} | {row.checks} | "
             f"{row.passed} | {row.failed} | {mark} |"
         )
+    lines += mermaid(report)
     failures = report.failures
     if failures:
         lines += ["", f"{len(failures)} check(s) failed:", ""]

@@ -341,10 +341,13 @@ class Session:
         """Write the plan's new state and record it in the history."""
         self.write_state(plan.before, plan.after)
         touched = set(plan.services_changed())
-        for key in ("service", "name"):
+        for key in ("service", "name", "parent", "child"):
             value = plan.args.get(key)
             if isinstance(value, str) and value in plan.after.services:
                 touched.add(value)
+        endpoint = plan.args.get("endpoint")  # connect, switch: the endpoint's main service
+        if isinstance(endpoint, str) and endpoint in plan.after.endpoints:
+            touched.add(plan.after.endpoints[endpoint].service)
         changes = {
             name: {
                 "before": stage_versions(plan.before, name, policy),

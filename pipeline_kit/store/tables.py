@@ -122,3 +122,14 @@ journal = Table(
     Column("expires", String(40), nullable=False),
     Column("operations", Text, nullable=False),  # JSON: containers to start and to stop
 )
+
+# The last ``verify`` result of each container (created on first use in older databases).
+health = Table(
+    "pk_health",
+    metadata,
+    Column("container", String(64), primary_key=True),
+    Column("service", String(63), nullable=False, index=True),
+    Column("status", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", String(40), nullable=False),
+)

@@ -611,12 +611,17 @@ def _push_blob(session: requests.Session, base: str, repository: str, data: byte
 
 
 def upload_image(
-    target: str | RunningRegistry, repository: str, tag: str, content: bytes | None = None
+    target: str | RunningRegistry,
+    repository: str,
+    tag: str,
+    content: bytes | None = None,
+    labels: dict[str, str] | None = None,
 ) -> str:
     """Push a tiny one-layer image ``repository:tag`` over the HTTP API; its manifest digest.
 
     ``target`` is ``registry_url`` (``"127.0.0.1:PORT"``, plain HTTP) or a RunningRegistry.
-    ``content`` (the one file's bytes) defaults to one that differs per repository and tag.
+    ``content`` (the one file's bytes) defaults to one that differs per repository and tag;
+    ``labels`` go into the image's config (as ``docker build --label`` puts them).
     """
     session, base = _session_for(target, repository)
     with session:
@@ -627,7 +632,7 @@ def upload_image(
             {
                 "architecture": _arch(),
                 "os": "linux",
-                "config": {"Cmd": ["/hello.txt"]},
+                "config": {"Cmd": ["/hello.txt"], **({"Labels": labels} if labels else {})},
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             },
             separators=(",", ":"),
