@@ -78,6 +78,8 @@ def shop(project: Path, cli: CLI, db_url: str) -> dict[str, object]:
     _ok(cli, "service", "add", "db", "--image", "example/db", "--version", "3.0.0")
     _ok(cli, "endpoint", "add", "shop", "--service", "web", "--port", "8080", "--stage", "prod")
     _ok(cli, "connect", "web", "--child", "api", "--endpoint", "shop")
+    # db's qa version answers prod's users: it passes prod's gates first.
+    _ok(cli, "approve", "db", "3.0.0", "--stage", "prod", "--by", "carol")
     _ok(cli, "connect", "api", "--child", "db", "--endpoint", "shop", "--stage", "qa")
     _ok(cli, "approve", "web", "1.1.0", "--stage", "prod", "--by", "alice <a@example.com>")
     _ok(cli, "promote", "web", "--to", "prod")

@@ -44,6 +44,9 @@ def shop(project: Path, cli: CLI) -> Path:
     _ok(cli, "connect", "web", "--child", "api", "--endpoint", "shop")
     _ok(cli, "approve", "web", "1.1.0", "--stage", "prod", "--by", EVIL)
     _ok(cli, "promote", "web", "--to", "prod")
+    _ok(
+        cli, "approve", "web", "1.2.0", "--stage", "prod", "--by", "carol"
+    )  # qa's, for prod's users
     _ok(cli, "switch", "shop", "--stage", "qa")
     return project
 
@@ -76,7 +79,9 @@ def test_every_value_is_escaped(shop: Path, cli: CLI, tmp_path: Path) -> None:
 def test_history_of_a_service_includes_connect_and_switch(shop: Path, cli: CLI) -> None:
     actions = [h["action"] for h in json.loads(_ok(cli, "show", "history", "--service", "web",
                                                    "--json"))]  # fmt: skip
-    assert actions == ["service add", "endpoint add", "connect", "approve", "promote", "switch"]
+    assert actions == [
+        "service add", "endpoint add", "connect", "approve", "promote", "approve", "switch",
+    ]  # fmt: skip
     api = [
         h["action"] for h in json.loads(_ok(cli, "show", "history", "--service", "api", "--json"))
     ]
