@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import typer
 
-from pipeline_kit.cli import deliver, edit, lb, promote, show, state
+from pipeline_kit.cli import deliver, edit, freeze, lb, promote, show, state
 from pipeline_kit.cli.errors import run
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ shown: tuple[tuple[str, Command], ...] = (
     ("endpoints", show.endpoints),
     ("endpoint", show.endpoint),
     ("history", show.history),
+    ("freezes", freeze.freezes),
 )
 for name, command in shown:
     show_app.command(name)(command)
@@ -66,6 +67,8 @@ top: tuple[tuple[str, Command], ...] = (
     ("switch", edit.switch),
     ("approve", edit.approve),
     ("reject", edit.reject),
+    ("freeze", freeze.freeze),
+    ("unfreeze", freeze.unfreeze),
     ("promote", promote.promote),
     ("check", promote.check),
     ("release", deliver.release),

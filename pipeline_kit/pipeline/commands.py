@@ -38,14 +38,16 @@ def promote(
     dry_run: bool,
     canary: int | None,
     junit_dir: Path | None,
+    override: str | None = None,
 ) -> Finished:
-    """``promote SERVICE [VERSION] --to STAGE [--canary P]``."""
+    """``promote SERVICE [VERSION] --to STAGE [--canary P] [--override-freeze --reason R]``."""
     from pipeline_kit.pipeline.promotion import promote_build, promote_run
+    from pipeline_kit.pipeline.signoff import overriding
 
     if not to:
         raise InvalidInput("--to STAGE is required")
     with Unit(settings) as unit:
-        build = promote_build(service, to, version)
+        build = overriding(promote_build(service, to, version), override)
         run = promote_run(unit, "promote", service, build, dry_run, canary=canary)
         shown = canary if canary is not None and run.error is None and not dry_run else None
         return Finished(run, conclude(run, settings, junit_dir), shown)
