@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline_kit import config_services
+from pipeline_kit import config_freeze, config_services
 from pipeline_kit.config_schema import (
     CONFIG,
     DEFAULT_DATABASE,
@@ -34,7 +34,7 @@ from pipeline_kit.config_types import (
     Settings,
 )
 from pipeline_kit.model.errors import InvalidInput
-from pipeline_kit.model.policy import Gate, Policy
+from pipeline_kit.model.policy import Policy
 
 __all__ = [
     "DEFAULT_DATABASE",
@@ -262,7 +262,7 @@ def _policy(values: dict[str, Any]) -> Policy:
         min_height=values["min_height"] or 0,
         max_height=values["max_height"] or 0,
         distinct_hosts=values["distinct_hosts"],
-        gates={stage: Gate(**gate) for stage, gate in values["gates"].items()},
+        **config_freeze.policy_parts(values),
     )
 
 

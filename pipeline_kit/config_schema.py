@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pipeline_kit import config_freeze as cf
 from pipeline_kit.model.versions import VersionPolicy
 
 DEFAULT_DATABASE = "sqlite:///.pipeline-kit/state.db"
@@ -205,6 +206,11 @@ class Table:
 
 _HOST_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
 _GATE: Keys = {"prereleases": (True, _flag), "approval": (False, _flag), "soak": (0, as_duration)}
+_GATE |= {"approvals": (1, as_integer(1, 20)), "approvers": ([], cf.as_names)}
+_GATE |= {"self_approval": (True, _flag)}
+_FREEZE: Keys = {"stages": (REQUIRED, cf.as_stage_list), "reason": (REQUIRED, cf.as_reason)}
+_FREEZE |= {"from": (None, cf.as_moment), "until": (None, cf.as_moment)}
+_FREEZE |= {"weekly": (None, cf.as_weekdays), "timezone": ("UTC", cf.as_zone)}
 _HOST: Keys = {
     "name": (REQUIRED, as_text(_HOST_NAME, "a host name")),
     "url": (REQUIRED, as_text(r"(unix|tcp|ssh)://\S+", "a unix://, tcp:// or ssh:// URL")),
@@ -250,6 +256,7 @@ TABLES: dict[str, tuple[Any, Table]] = {
     "lb": ({}, Table(_LB)),
     "notify": (None, Table(_NOTIFY)),
     "gates": ({}, Table(_GATE, many="names")),
+    "freeze": ([], Table(_FREEZE, many="list")),
 }
 CONFIG = Table(
     {
@@ -267,6 +274,7 @@ CONFIG = Table(
         "health_timeout": ("60s", as_duration),
         "database": (DEFAULT_DATABASE, as_text()),
         "lock_timeout": (30, _seconds),
+        "groups": ({}, cf.as_groups),
         **TABLES,
     }
 )
@@ -318,4 +326,5 @@ def validate(
     unknown = sorted(set(values["gates"]) - set(values["stages"]))
     if unknown:
         problems.append(((), f"gates for unknown stage(s): {', '.join(unknown)}"))
+    problems += cf.check(values)
     return values, problems

@@ -112,6 +112,8 @@ run show containers
 run upstream webapp
 run verify
 run lb status
+run show metrics
+run dashboard --out "$work/dashboard"
 
 printf '\nEach stage, fetched through its HAProxy endpoint:\n'
 for pair in "prod:$web_port" "qa:$qa_port" "dev:$dev_port"; do

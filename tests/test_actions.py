@@ -609,15 +609,17 @@ def test_switch_to_a_stage_without_container_is_a_violation() -> None:
 # -- approve and reject ----------------------------------------------------------------------
 
 
-def test_approve_records_an_approval_once() -> None:
+def test_approve_records_an_approval_once_per_person() -> None:
     ctx = later()
     plan = run(actions.approve, base(), ctx, "web", "v1.2.0", "prod", "ann")
     after = accepted(plan)
     assert after.approvals == (Approval("web", "v1.2.0", 0, "ann", LATER),)
     assert after.is_approved("web", "v1.2.0", 0)
     assert not after.is_approved("web", "v1.2.0", 1)
-    again = accepted(run(actions.approve, after, ctx, "web", "v1.2.0", "0", "bob"))
-    assert again.approvals == after.approvals
+    again = accepted(run(actions.approve, after, ctx, "web", "1.2.0", "0", "ann"))
+    assert again.approvals == after.approvals  # once per person
+    other = accepted(run(actions.approve, after, ctx, "web", "v1.2.0", "0", "bob"))
+    assert [a.by for a in other.approvals] == ["ann", "bob"]
     assert after.services == base().services
 
 

@@ -54,8 +54,9 @@ def load(path: Path) -> dict[str, Any]:
 
 def test_the_files_are_there() -> None:
     assert [p.parent.name for p in ACTIONS] == ["check", "promote", "release"]
-    assert [p.name for p in WORKFLOWS] == ["check.yml", "release.yml"]
+    assert [p.name for p in WORKFLOWS] == ["approve.yml", "check.yml", "release.yml"]
     assert [p.stem for p in JENKINS_VARS] == [
+        "pipelineKitApprove",
         "pipelineKitCheck",
         "pipelineKitCli",
         "pipelineKitPromote",
@@ -165,7 +166,7 @@ FAKE_CLI = """\
 import json, os, sys
 keys = ("GITHUB_TOKEN", "PIPELINE_KIT_CONFIG", "PIPELINE_KIT_DB", "PIPELINE_KIT_HOSTS",
         "PIPELINE_KIT_REGISTRY_USERNAME", "PIPELINE_KIT_REGISTRY_PASSWORD", "GITHUB_REPOSITORY",
-        "GITHUB_SHA")
+        "GITHUB_SHA", "PIPELINE_KIT_APPROVER")
 with open(os.environ["FAKE_RECORD"], "a") as out:
     seen = {k: os.environ[k] for k in keys if k in os.environ}
     out.write(json.dumps({"argv": sys.argv[1:], "env": seen}) + "\\n")
@@ -621,6 +622,25 @@ def test_jenkins_variables_refuse_bad_arguments_before_running(
     assert message in report["error"]
     assert report["sh"] == []
     assert records(tmp_path) == []
+
+
+def test_jenkins_approve_passes_the_input_submitter_as_the_approver(tmp_path: Path) -> None:
+    args = {**HOSTILE, "stage": "prod", "approver": "carol; touch pwned3"}
+    report = jenkins_var(tmp_path, "pipelineKitApprove", args)
+    assert report["error"] is None, report
+    [call] = records(tmp_path)
+    assert call["argv"] == [
+        "approve",
+        "--stage=prod",
+        "--",
+        "web; touch pwned",
+        "$(touch pwned2)",
+    ]
+    assert call["env"] == {"PIPELINE_KIT_APPROVER": "carol; touch pwned3"}
+    assert report["junit"] == []
+    assert not list((tmp_path / "workspace").glob("pwned*"))
+    missing = jenkins_var(tmp_path, "pipelineKitApprove", {**HOSTILE, "stage": "prod"})
+    assert "the 'approver' argument is required" in missing["error"]
 
 
 def test_jenkins_check_from_git(tmp_path: Path) -> None:

@@ -201,6 +201,9 @@ class TestAfterTwoReleases:
             labels["org.opencontainers.image.source"] == "https://git.example.com/team/webapp.git"
         )
         assert "org.opencontainers.image.created" in labels
+        assert labels["org.opencontainers.image.authors"] == "Release Bot <bot@example.com>"
+        history = json.loads(cli("show", "history", "--service", "webapp", "--json").out)
+        assert history[-1]["args"]["author"] == "Release Bot <bot@example.com>"
         assert serving(cli) == {
             "prod": "webapp 1.0.0",
             "qa": "webapp 1.0.0",

@@ -105,6 +105,7 @@ def test_lightweight_tag_at_head(repo: git.Repo) -> None:
         commit=repo.head.commit.hexsha,
         created="2024-01-02T01:04:05Z",
         source=None,
+        author="Tester <tester@example.com>",  # a lightweight tag: the commit's author
     )
 
 
@@ -114,6 +115,12 @@ def test_annotated_tag_is_peeled_to_its_commit(repo: git.Repo) -> None:
     info = resolve_tag(path_of(repo), "v1.2.3", {})
     assert info.commit == repo.head.commit.hexsha
     assert len(info.commit) == 40
+
+
+def test_an_annotated_tag_names_its_tagger_as_the_author(repo: git.Repo) -> None:
+    tagger = {"GIT_COMMITTER_NAME": "Alice Doe", "GIT_COMMITTER_EMAIL": "alice@example.com"}
+    repo.git.tag("-a", "v1.2.3", "-m", "release 1.2.3", env=tagger)
+    assert resolve_tag(path_of(repo), "v1.2.3", {}).author == "Alice Doe <alice@example.com>"
 
 
 def test_works_from_a_subfolder_of_the_checkout(repo: git.Repo) -> None:

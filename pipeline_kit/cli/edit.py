@@ -140,14 +140,16 @@ def approve(
     service: str,
     version: str,
     stage: Stage,
-    by: Annotated[str, typer.Option("--by", help="Who signs off.")],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who signs off (under CI: the CI's identity).")
+    ] = None,
     dry_run: DryRun = False,
 ) -> None:
-    """Record that VERSION of SERVICE may enter STAGE."""
-    from pipeline_kit.pipeline import changes
+    """Approve VERSION of SERVICE for STAGE (once per person; see [gates] approvals)."""
+    from pipeline_kit.pipeline import signoff
 
     config = settings()
-    show_outcome(changes.approve(config, service, version, stage, by, dry_run), config)
+    show_outcome(signoff.approve(config, service, version, stage, by, dry_run), config)
 
 
 def reject(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import typer
 
-from pipeline_kit.cli import dashboard, deliver, edit, lb, promote, show, state
+from pipeline_kit.cli import dashboard, deliver, edit, freeze, lb, promote, show, state
 from pipeline_kit.cli.errors import run
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ shown: tuple[tuple[str, Command], ...] = (
     ("endpoint", show.endpoint),
     ("history", show.history),
     ("metrics", dashboard.metrics),
+    ("freezes", freeze.freezes),
 )
 for name, command in shown:
     show_app.command(name)(command)
@@ -67,6 +68,8 @@ top: tuple[tuple[str, Command], ...] = (
     ("switch", edit.switch),
     ("approve", edit.approve),
     ("reject", edit.reject),
+    ("freeze", freeze.freeze),
+    ("unfreeze", freeze.unfreeze),
     ("promote", promote.promote),
     ("check", promote.check),
     ("release", deliver.release),

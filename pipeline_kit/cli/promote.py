@@ -31,6 +31,13 @@ def promote(
     ] = False,
     junit_dir: JunitDir = None,
     strict_feedback: StrictFeedback = False,
+    override_freeze: Annotated[
+        bool,
+        typer.Option(
+            "--override-freeze", help="Pass a freeze: needs the stage's approvals and --reason."
+        ),
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the freeze is overridden.")] = None,
 ) -> None:
     """Push VERSION and pop the --to stage, atomically: every stage moves one step.
 
@@ -55,7 +62,12 @@ def promote(
     if continue_:
         finished = commands.promote_continue(config, service, junit_dir)
     else:
-        finished = commands.promote(config, service, version, to, dry_run, canary, junit_dir)
+        if override_freeze and reason is None:
+            raise typer.BadParameter("--override-freeze needs --reason TEXT", param_hint="--reason")
+        override = reason if override_freeze else None
+        finished = commands.promote(
+            config, service, version, to, dry_run, canary, junit_dir, override
+        )
     outcome = finished.run.outcome
     if outcome is not None:
         for line in outcome.notes:

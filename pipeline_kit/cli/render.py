@@ -365,4 +365,10 @@ def _non_stack_changes(plan: Plan, policy: Policy) -> list[str]:
     for r in after.rejections:
         if r not in before.rejections:
             lines.append(f"rejected: {r.service} {r.version} ({r.reason})")
+    for h in (*after.holds, *before.holds):
+        if (h in after.holds) != (h in before.holds):
+            verb = "frozen" if h in after.holds else "unfrozen"
+            lines.append(
+                f"{verb}: {policy.stage_name(h.position)} for {h.service or 'every service'}"
+            )
     return lines

@@ -29,7 +29,11 @@ def _services(pattern: str, as_json: bool, view: str) -> None:
     elif view == "containers":
         render.containers_table(found, config.policy)
     else:
+        from pipeline_kit.pipeline.signoff import notes
+
         render.services_table(found, config.policy, around)
+        for line in notes(config):
+            render.console.print(line, markup=False)
     if config.runtime.kind == "none":
         render.console.print(render.NOT_DEPLOYED, markup=False)
 

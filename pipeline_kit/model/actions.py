@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from pipeline_kit.model import versions
+from pipeline_kit.model import approvals, versions
 from pipeline_kit.model.configs import ConfigOf, reconfigure
 from pipeline_kit.model.constraints import Entry, check_entries, check_state, traffic_entries
 from pipeline_kit.model.errors import InvalidInput
@@ -244,7 +244,7 @@ def rollback(
             raise InvalidInput(f"{target} is not older than {old.version} in {name}")
         c = Container(ctx.new_id(), target, ctx.now, previous=old.version)
         restored = target == old.previous  # it held this stage before: no new sign-off
-        copies[c.id] = Entry(svc.name, stack.index, position, target, None, ctx.now, restored)
+        copies[c.id] = Entry(svc.name, stack.index, position, target, None, ctx.now, restored, True)
         ops += [
             _start(svc.name, stack.index, position, c),
             _stop(svc.name, stack.index, position, old),
@@ -337,10 +337,7 @@ def approve(state: State, ctx: Context, service: str, version: str, stage: str, 
     _version(ctx, version)
     if not by.strip() or len(by) > 200:
         raise InvalidInput("--by must name who approves (1-200 characters)")
-    approvals = state.approvals
-    if not state.is_approved(service, version, position):
-        approvals += (Approval(service, version, position, by, ctx.now),)
-    after = replace(state, approvals=approvals)
+    after = approvals.approved(state, ctx.policy, Approval(service, version, position, by, ctx.now))
     args = {"service": service, "version": version, "stage": stage, "by": by}
     return _finish("approve", args, ctx, state, after, scope=[service])
 

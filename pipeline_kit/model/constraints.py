@@ -7,6 +7,8 @@ from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 
 from pipeline_kit.model import versions
+from pipeline_kit.model.approvals import tally
+from pipeline_kit.model.freeze import frozen
 from pipeline_kit.model.items import Endpoint, Service, State
 from pipeline_kit.model.policy import Policy
 
@@ -23,6 +25,7 @@ PRERELEASE = "prerelease"
 SOAK = "soak"
 APPROVAL = "approval"
 REJECTED = "rejected"
+FREEZE = "freeze"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class Entry:
     origin: int | None
     since: datetime  # when it entered ``origin`` (for soak)
     signed_off: bool = False  # needs no approval: a new service, or a rollback to what was there
+    rollback: bool = False  # a rollback: never frozen
 
 
 def check_state(
@@ -226,12 +230,12 @@ def check_entries(
 ) -> list[Violation]:
     """The gates of every stage a version enters: rejected, pre-release, approval, soak."""
     out: list[Violation] = []
-    seen: set[tuple[str, str, int, str]] = set()
+    seen: set[tuple[str, str, int, str, str]] = set()
     for entry in entries:
         if entry.position >= len(policy.stages):
             continue
         for violation in _gates(state, policy, entry, now):
-            vkey = (entry.service, entry.version, entry.position, violation.constraint)
+            vkey = (entry.service, entry.version, entry.position, *violation_key(violation))
             if vkey not in seen:  # one line per version and stage, not one per stack
                 seen.add(vkey)
                 out.append(violation)
@@ -276,6 +280,11 @@ def _serving(state: State, endpoint: Endpoint | None) -> set[tuple[str, int, str
     return out
 
 
+def violation_key(violation: Violation) -> tuple[str, str]:
+    """Freezes are told apart by their message; other gates by their name alone."""
+    return violation.constraint, violation.message if violation.constraint == FREEZE else ""
+
+
 def _gates(state: State, policy: Policy, entry: Entry, now: datetime) -> Iterator[Violation]:
     """The gates one entry into a named stage breaks, in the documented order."""
     stage = policy.stage_name(entry.position)
@@ -299,13 +308,17 @@ def _gates(state: State, policy: Policy, entry: Entry, now: datetime) -> Iterato
     if not gate.prereleases and versions.is_prerelease(entry.version):
         message = f"pre-releases may not enter {stage}"
         yield violation(PRERELEASE, message, ("gates", stage, "prereleases"))
-    approved = entry.signed_off or state.is_approved(entry.service, entry.version, entry.position)
-    if gate.approval and not approved:
-        message = (
-            f"{stage} needs an approval: pipeline-kit approve {entry.service} "
-            f"{entry.version} --stage {stage} --by NAME"
-        )
-        yield violation(APPROVAL, message, ("gates", stage, "approval"))
+    if gate.approval and not entry.signed_off:
+        count = tally(state, policy, entry.service, entry.version, entry.position)
+        if not count.ok:
+            needs = "an approval" if count.need == 1 else f"{count.need} approvals"
+            message = (
+                f"{stage} needs {needs}, {count.describe(short=True)}: pipeline-kit approve "
+                f"{entry.service} {entry.version} --stage {stage}"
+            )
+            yield violation(APPROVAL, message, ("gates", stage, "approval"))
+    if not entry.rollback:
+        yield from _freezes(state, policy, entry, now)
     if entry.origin is not None and entry.origin > entry.position:
         # The soak time is the gate of the stage the version leaves.
         left = policy.stage_name(entry.origin)
@@ -314,6 +327,30 @@ def _gates(state: State, policy: Policy, entry: Entry, now: datetime) -> Iterato
         if spent < soak:
             message = f"{_span(spent)} in {left}, soak time is {_span(soak)}"
             yield violation(SOAK, message, ("gates", left, "soak"))
+
+
+def _freezes(state: State, policy: Policy, entry: Entry, now: datetime) -> Iterator[Violation]:
+    """A freeze on the stage refuses the entry; ``--override-freeze`` lets it pass only with
+    the stage's approval policy satisfied (at least one approval)."""
+    found = frozen(state, policy, entry.service, entry.position, now)
+    if not found:
+        return
+    suffix = ""
+    if policy.override is not None:
+        count = tally(state, policy, entry.service, entry.version, entry.position)
+        if count.ok:
+            return
+        suffix = f" (--override-freeze: {entry.service} {entry.version} {count.describe()})"
+    for item in found:
+        key = ("freeze", str(item.index)) if item.index is not None else None
+        yield Violation(
+            FREEZE,
+            item.stage,
+            item.message + suffix,
+            stage=item.stage,
+            position=entry.position,
+            key=key,
+        )
 
 
 def _span(delta: timedelta) -> str:

@@ -151,6 +151,27 @@ class Rejection:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """An immediate freeze of the stage at ``position``, for one service or (None) for all."""
+
+    service: str | None
+    position: int
+    reason: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Authored:
+    """Who released ``version`` of ``service`` (a tag's tagger or a commit's author)."""
+
+    service: str
+    version: str
+    author: str  # ``Name <email>`` as git records it
+    at: datetime
+
+
 @dataclass(frozen=True)
 class State:
     """All items and their relations, or the part of them one action needs.
@@ -163,6 +184,8 @@ class State:
     trees: dict[tuple[str, int], Tree] = field(default_factory=dict)
     approvals: tuple[Approval, ...] = ()
     rejections: tuple[Rejection, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    authors: tuple[Authored, ...] = ()
 
     def endpoints_of(self, service: str) -> list[Endpoint]:
         return [e for e in self.endpoints.values() if e.service == service]

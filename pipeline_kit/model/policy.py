@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from pipeline_kit.model.errors import InvalidInput
+from pipeline_kit.model.freeze import Window
 from pipeline_kit.model.versions import VersionPolicy
 
 
@@ -16,6 +17,9 @@ class Gate:
     prereleases: bool = True  # pre-releases may enter
     approval: bool = False  # a recorded approval is needed to enter
     soak: timedelta = timedelta(0)  # minimum time in this stage before moving down
+    approvals: int = 1  # distinct approvers needed when ``approval`` is set
+    approvers: tuple[str, ...] = ()  # names or groups who may approve; () = anyone
+    self_approval: bool = True  # the release's author may approve it
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class Policy:
     max_height: int = 0  # 0: the same as min_height
     distinct_hosts: bool = False
     gates: dict[str, Gate] = field(default_factory=dict)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name → members
+    freezes: tuple[Window, ...] = ()
+    override: str | None = None  # the reason a promotion overrides a freeze, when it does
 
     def __post_init__(self) -> None:
         if not self.min_height:

@@ -54,7 +54,8 @@ def locator(settings: Settings) -> Locate:
         key = violation.key
         if path is None or key is None:
             return None, None
-        line = config.line_of(path, key)
+        # ("freeze", "1"): the second [[freeze]] table
+        line = config.line_of(path, ("freeze", int(key[1])) if key[0] == "freeze" else key)
         if line is None and key[0].endswith("_height"):
             line = config.line_of(path, ("stages",))  # defaults follow the number of stages
         return shown, line
@@ -98,6 +99,7 @@ def run_check(
     ]
     service = settings.release.service or None
     moved: Plan | None = None
+    results += _frozen(settings, state, service, locate)
     if version is not None:
         found, moved = _dry_run(settings, service, version, state, locate)
         results += found
@@ -122,6 +124,21 @@ def run_check(
         versions_after(moved, service, settings, before=True) if moved and service else {},
     )
     return Run(report, None, error)
+
+
+def _frozen(settings: Settings, state: State, service: str | None, locate: Locate) -> list[Result]:
+    """A failed check per freeze in force now on a stage (of ``service``, or of any)."""
+    from datetime import UTC, datetime
+
+    from pipeline_kit.model.freeze import frozen
+
+    out = []
+    for position, stage in enumerate(settings.policy.stages):
+        for item in frozen(state, settings.policy, service, position, datetime.now(UTC)):
+            key = ("freeze", str(item.index)) if item.index is not None else None
+            file, line = locate(Violation(c.FREEZE, stage, item.message, stage=stage, key=key))
+            out.append(Result(stage, "gate", c.FREEZE, "failed", item.message, None, file, line))
+    return out
 
 
 def _dry_run(

@@ -38,10 +38,12 @@ def promote(
     dry_run: bool,
     canary: int | None,
     junit_dir: Path | None,
+    override: str | None = None,
 ) -> Finished:
-    """``promote SERVICE [VERSION] --to STAGE [--canary P]``."""
+    """``promote SERVICE [VERSION] --to STAGE [--canary P] [--override-freeze --reason R]``."""
     from pipeline_kit.pipeline import notify
     from pipeline_kit.pipeline.promotion import promote_build, promote_run
+    from pipeline_kit.pipeline.signoff import overriding
 
     if not to:
         raise InvalidInput("--to STAGE is required")
@@ -50,7 +52,7 @@ def promote(
         hook.send(notify.STARTED, service, version or "", to, "started")
     try:
         with Unit(settings) as unit:
-            build = promote_build(service, to, version)
+            build = overriding(promote_build(service, to, version), override)
             run = promote_run(unit, "promote", service, build, dry_run, canary=canary)
             shown = canary if canary is not None and run.error is None and not dry_run else None
             concluded = conclude(run, settings, junit_dir)

@@ -24,6 +24,7 @@ from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.versions import VersionPolicy, in_order, sort_key
 from pipeline_kit.pipeline.promotion import Run, promote_build, promote_run
 from pipeline_kit.pipeline.rollout import Build
+from pipeline_kit.pipeline.signoff import with_author
 from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.registry import RegistryClient, docker_tag, split_image, version_of_tag
 from pipeline_kit.report.results import Report, Result
@@ -208,7 +209,7 @@ def release(
     target = _target(unit, info, to)
     name = target.name
     reference = image_of(settings, target.image, info.version)
-    build = _plan_of(settings, target, info.version)
+    build = with_author(_plan_of(settings, target, info.version), name, info.version, info.author)
     if promote:
         check = _check(unit, info, target, build)
         if check.error is not None or dry_run:
@@ -252,6 +253,7 @@ def _publish(
         "org.opencontainers.image.version": info.version,
         "org.opencontainers.image.revision": info.commit,
         "org.opencontainers.image.created": info.created,
+        **({"org.opencontainers.image.authors": info.author} if info.author else {}),
         **({"org.opencontainers.image.source": info.source} if info.source else {}),
     }
     args = {**dict(settings.release.build_args), "VERSION": info.version}

@@ -132,7 +132,7 @@ def constraint_results(
         layout += [(stage, kinds[name], name) for name in checks]
     listed = {(stage, name) for stage, _, name in layout}
     layout += [
-        (stage, "gate" if name in GATE_CHECKS else "constraint", name)
+        (stage, "gate" if name in (*GATE_CHECKS, c.FREEZE) else "constraint", name)
         for stage, name in by_key
         if (stage, name) not in listed
     ]

@@ -38,6 +38,7 @@ class TagInfo:
     commit: str  # the full sha the tag points at (peeled for annotated tags)
     created: str  # RFC 3339 UTC time of the commit (committer date)
     source: str | None  # remote "origin" URL without credentials, or None
+    author: str | None = None  # the tag's tagger, else the commit's author: "Name <email>"
 
 
 def _show(text: str) -> str:
@@ -211,7 +212,20 @@ def resolve_tag(
             commit=commit,
             created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
             source=_source(repo),
+            author=_author(repo, name, head),
         )
+
+
+def _author(repo: git.Repo, name: str, head: git.Commit) -> str | None:
+    """Who released: an annotated tag's tagger, else the commit's author (``Name <email>``)."""
+    try:
+        tagger = repo.git.for_each_ref("--format=%(taggername) %(taggeremail)", f"refs/tags/{name}")
+    except git.GitCommandError:
+        tagger = ""
+    if tagger.strip():
+        return str(tagger).strip()[:300]
+    person = head.author
+    return f"{person.name} <{person.email}>"[:300] if person.name or person.email else None
 
 
 def commit_of_version(repo_path: Path, version: str, pattern: str = "v{semver}") -> str | None:

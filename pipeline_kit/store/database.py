@@ -26,7 +26,7 @@ from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
-from pipeline_kit.store import codec
+from pipeline_kit.store import codec, freezes
 from pipeline_kit.store import tables as t
 
 
@@ -201,7 +201,7 @@ class Session:
             return State()
         c = self.conn
         with _no_gc():  # ~100k small immutable objects: the collector would only scan them
-            return self._load_all(c)
+            return freezes.attach(c, self._load_all(c))
 
     def _load_all(self, c: Connection) -> State:
         return codec.build_state(
@@ -239,7 +239,7 @@ class Session:
         tree_rows = list(c.execute(select(t.trees).where(t.trees.c.service.in_(roots))).mappings())
         edge_rows = list(c.execute(select(t.edges).where(t.edges.c.service.in_(roots))).mappings())
         names |= roots | {r["child"] for r in edge_rows}
-        return codec.build_state(
+        state = codec.build_state(
             c.execute(select(t.services).where(t.services.c.name.in_(names))).mappings().all(),
             c.execute(select(t.stacks).where(t.stacks.c.service.in_(names))).mappings().all(),
             c.execute(select(t.containers).where(t.containers.c.service.in_(names)))
@@ -263,6 +263,7 @@ class Session:
             .mappings()
             .all(),
         )
+        return freezes.attach(c, state, names)
 
     def service_names(self) -> list[str]:
         if self.empty:
@@ -336,6 +337,7 @@ class Session:
         for name in _ORDER:
             if rows[name]:
                 c.execute(insert(getattr(t, name)), rows[name])
+        freezes.write(c, before, after)
 
     def apply(self, plan: Plan, policy: Policy, actor: str, now: datetime) -> None:
         """Write the plan's new state and record it in the history."""

@@ -133,3 +133,24 @@ health = Table(
     Column("detail", Text, nullable=False),
     Column("at", String(40), nullable=False),
 )
+
+holds = Table(
+    "pk_holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service", String(63)),  # NULL: every service
+    Column("position", Integer, nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+authors = Table(
+    "pk_authors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service", String(63), nullable=False, index=True),
+    Column("version", String(128), nullable=False),
+    Column("author", String(300), nullable=False),
+    Column("at", String(40), nullable=False),
+)

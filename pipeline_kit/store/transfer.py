@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -10,7 +11,7 @@ from sqlalchemy import insert, text
 
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State, check_host, check_image, check_name
-from pipeline_kit.store import codec
+from pipeline_kit.store import codec, freezes
 from pipeline_kit.store import tables as t
 from pipeline_kit.store.database import Session
 
@@ -77,6 +78,21 @@ class _Rejection(_Strict):
     at: str
 
 
+class _Hold(_Strict):
+    service: str | None
+    position: int = Field(ge=0)
+    reason: str = Field(min_length=1, max_length=500)
+    by: str
+    at: str
+
+
+class _Author(_Strict):
+    service: str
+    version: str
+    author: str = Field(max_length=300)
+    at: str
+
+
 class _History(_Strict):
     id: int
     at: str
@@ -95,6 +111,8 @@ class _Document(_Strict):
     approvals: list[_Approval]
     rejections: list[_Rejection]
     history: list[_History]
+    holds: list[_Hold] = []
+    authors: list[_Author] = []
 
 
 def export_document(session: Session) -> str:
@@ -145,6 +163,8 @@ def export_document(session: Session) -> str:
         "approvals": [codec.approval_row(a) for a in state.approvals],
         "rejections": [codec.rejection_row(r) for r in state.rejections],
         "history": session.history(),
+        "holds": [freezes.hold_row(h) for h in state.holds],
+        "authors": [freezes.author_row(a) for a in state.authors],
     }
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -204,6 +224,11 @@ def parse_document(text: str, source: str) -> tuple[State, list[dict[str, Any]]]
             ],
             [a.model_dump() for a in doc.approvals],
             [r.model_dump() for r in doc.rejections],
+        )
+        state = replace(
+            state,
+            holds=freezes.build_holds(h.model_dump() for h in doc.holds),
+            authors=freezes.build_authors(a.model_dump() for a in doc.authors),
         )
         for service in state.services.values():
             check_name("service", service.name)
