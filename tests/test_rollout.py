@@ -24,7 +24,7 @@ from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
 from pipeline_kit.pipeline import rollout
 from pipeline_kit.pipeline.rollout import sequences, steps
-from pipeline_kit.pipeline.rollout.flight import Flight, Rig, run
+from pipeline_kit.pipeline.rollout.flight import Flight, Rig, Step, run
 from pipeline_kit.pipeline.rollout.steps import with_addresses
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Scope
@@ -120,6 +120,12 @@ def dead_pid() -> int:
 
 # -- blue-green: the order ---------------------------------------------------------------
 
+# The switch: under the routing lock, the committed state rendered and run.
+SWITCH = (
+    *("ledger.write", "ledger.routing", "tx.load_all", "journal.entries", "router.render"),
+    *("router.switch", "ledger.commit"),
+)
+
 
 def test_a_promotion_runs_every_step_in_order() -> None:
     w = World()
@@ -128,15 +134,16 @@ def test_a_promotion_runs_every_step_in_order() -> None:
     assert w.calls == [
         *("ledger.read", "journal.entries"),  # recover
         *("ledger.write", "tx.load", "journal.entries"),  # plan, under the locks
-        *("tx.routing_keys", "router.routes", "runtime.place", "journal.add", "ledger.commit"),
+        *("tx.routing_keys", "router.routes", "runtime.place", "ports.taken"),
+        *("ports.reserve", "journal.add", "ledger.commit"),  # ports reserved with the entry
         "runtime.start",
         "runtime.wait_healthy",
         *("ledger.read", "tx.load_all", "journal.entries", "router.prepare"),
         *("ledger.write", "tx.unchanged", "state.apply", "journal.committed", "ledger.commit"),
-        "router.switch",
+        *SWITCH,
         "router.drain",
         "runtime.remove",
-        *("ledger.write", "journal.remove", "ledger.commit"),  # close
+        *("ledger.write", "ports.release", "journal.remove", "ledger.commit"),  # close
     ]
     assert outcome.applied and outcome.notes == ()
     started = [launch.id for launch in flight.launches]
@@ -148,6 +155,9 @@ def test_a_promotion_runs_every_step_in_order() -> None:
     assert [s.versions for s in w.ledger.state.services["web"].stacks] == PROMOTED
     assert [h["action"] for h in w.ledger.history] == ["promote"]
     assert w.ledger.entries() == []
+    # The new containers hold their ports; the removed ones released theirs.
+    held = {r.container: f"{r.port}" for r in w.ledger.ports.values()}
+    assert held == {launch.id: launch.address.rsplit(":")[1] for launch in flight.launches}
     # HAProxy validated, then runs, the config of the whole new state (api included).
     assert w.router.validated == w.router.switched == [render_routes(w.ledger.state)]
     assert "api-site :8081" in w.router.running and w.router.running != w.config
@@ -162,7 +172,7 @@ def test_a_write_without_operations_keeps_one_transaction_from_plan_to_commit() 
         "runtime.place",
         *("tx.load_all", "journal.entries", "router.prepare"),
         *("state.apply", "ledger.commit"),
-        "router.switch",  # HAProxy already runs this config: nothing to drain
+        *SWITCH,  # HAProxy already runs this config: nothing to drain
     ]
     assert outcome.applied
     assert w.ledger.state.is_approved("web", "v1.4.0", 1)
@@ -215,8 +225,33 @@ def test_a_failure_before_the_commit_changes_nothing(step: str) -> None:
         assert len(w.runtime.started) == 2  # both were running before the undo
     if step == "place":
         assert w.calls[-1] == "ledger.rollback"  # the plan's transaction, still open
-    else:  # the entry was journaled, and is dropped last
-        assert w.calls[-3:] == ["ledger.write", "journal.remove", "ledger.commit"]
+    else:  # the entry was journaled, and is dropped last with the ports it reserved
+        assert w.calls[-4:] == ["ledger.write", "ports.release", "journal.remove", "ledger.commit"]
+    assert w.ledger.ports == {}
+
+
+def test_the_switch_routes_what_another_command_committed_meanwhile() -> None:
+    """Two promotions of different services: the one that switches last runs both results,
+    not the config it validated before the other committed."""
+    w = World()
+
+    def api_to_prod(state: State, ctx: Context) -> Plan:
+        return actions.promote(state, ctx, "api", "prod", "v2.1.0")
+
+    def another_command(rig: Rig, flight: Flight) -> None:
+        rollout.apply(rig, Scope(frozenset({"api"})), api_to_prod)
+
+    at = sequences.BLUE_GREEN.index(sequences.SWITCH)
+    between = Step("another command", another_command)
+    flight = Flight(WEB, to_prod)
+    run((*sequences.BLUE_GREEN[:at], between, *sequences.BLUE_GREEN[at:]), w.rig, flight)
+    both = render_routes(w.ledger.state)
+    assert flight.config != both  # validated before api's promotion committed
+    assert w.router.running == both and w.router.validated[-1] == both
+    api_prod = [s.containers[0].address for s in w.ledger.state.services["api"].stacks]
+    was = [s.containers[0].address for s in w.before.services["api"].stacks]
+    assert api_prod != was and f"api-0 {api_prod[0]} " in both and " v1.2.0" in both
+    assert w.ledger.ports and w.ledger.entries() == []
 
 
 def test_a_failure_at_the_switch_keeps_the_committed_state_and_the_old_containers() -> None:
@@ -272,12 +307,14 @@ def test_a_killed_apply_is_undone_or_finished_by_the_next_rollout(k: int, dead_p
     assert len(w.notes) == len(left)
     if k - 1 < COMMIT_AT:
         w.unchanged()
+        assert w.ledger.ports == {}  # what it had reserved is free again
         if left:
             assert w.notes[0].startswith("recovered: undid the interrupted promote of web")
             assert set(w.runtime.removed) == started
     else:
         assert w.ledger.state == web_after(w, flight)
         assert w.runtime.running == (w.ids - stopped) | started
+        assert {r.container for r in w.ledger.ports.values()} == started
         if left:
             assert w.notes[0].startswith("recovered: finished the interrupted promote of web")
     if not left:
@@ -369,8 +406,9 @@ def test_a_canary_continue_commits_its_plan_with_the_canary_containers() -> None
         *("ledger.write", "journal.entries", "tx.load", "journal.claim"),  # resume, locked
         *("tx.load_all", "journal.entries", "router.prepare"),
         *("state.apply", "journal.committed", "ledger.commit"),
-        *("router.switch", "router.drain", "runtime.remove"),
-        *("ledger.write", "journal.remove", "ledger.commit"),
+        *SWITCH,
+        *("router.drain", "runtime.remove"),
+        *("ledger.write", "ports.release", "journal.remove", "ledger.commit"),
     ]
     assert outcome.applied
     web = w.ledger.state.services["web"]

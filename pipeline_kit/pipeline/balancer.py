@@ -9,6 +9,7 @@ from pipeline_kit.config_types import Settings
 from pipeline_kit.lb.haproxy import ServerStat
 from pipeline_kit.pipeline import routing
 from pipeline_kit.pipeline.unit import Unit
+from pipeline_kit.store import journal, reservations
 
 
 def render(settings: Settings) -> str:
@@ -26,15 +27,17 @@ class Applied:
 
 
 def apply(settings: Settings) -> Applied:
-    """Validate the config of the whole state, write it, start or reload HAProxy, drain."""
-    with Unit(settings) as unit:
-        state, canaries = routing.current(unit.store)
-    text = routing.config_of(settings, state, canaries)
-    routing.refuse_taken(settings, routing.frontend_ports(settings, state))
+    """Under the routing lock (as a promotion's switch), validate the config of the whole
+    committed state, write it, start or reload HAProxy; then drain."""
     proxy = routing.haproxy(settings)
-    proxy.validate(text)
-    was_running = proxy.running()
-    if not proxy.apply(text, validated=True):
+    with Unit(settings) as unit, reservations.routing(unit.store, "lb apply") as session:
+        state, canaries = session.load_all(), routing.canaries(journal.entries(session))
+        text = routing.config_of(settings, state, canaries)
+        routing.refuse_taken(settings, routing.frontend_ports(settings, state))
+        proxy.validate(text)
+        was_running = proxy.running()
+        changed = proxy.apply(text, validated=True)
+    if not changed:
         return Applied("already runs this config", proxy.config_path, True)
     drained = proxy.drain(settings.lb.drain)
     return Applied("reloaded" if was_running else "started", proxy.config_path, drained)

@@ -252,14 +252,19 @@ class _Deploy:
         settings, replaced = self.unit.settings, self._replaced()
         if not replaced:
             return
-        ports = Ports(settings.runtime, self.unit.engines, self.state)
         routes = rig.router.routes(
             edges(self.whole), [e.port for e in self.whole.endpoints.values()]
         )
-        flight.launches = [
-            launch_of(configured(settings, self.whole, self._spec(ports, routes, w)))
-            for w in replaced
-        ]
+        hosts = sorted({settings.runtime.host(w.host).name for w in replaced})
+        with rig.ledger.write(Scope(), "deploy: reserve ports") as tx:  # as a rollout does
+            ports = Ports(settings.runtime, self.unit.engines, self.state, tx.ports_taken(hosts))
+            flight.launches = [
+                launch_of(configured(settings, self.whole, self._spec(ports, routes, w)))
+                for w in replaced
+            ]
+            held = [launch.reservation() for launch in flight.launches]
+            tx.release_ports([launch.id for launch in flight.launches])  # their former ports
+            tx.reserve_ports([r for r in held if r is not None])
 
     def _spec(self, ports: Ports, routes: Routes | None, w: Wanted) -> rt.Spec:
         return spec_of(

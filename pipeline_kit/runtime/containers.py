@@ -124,7 +124,10 @@ def free_port(runtime: Runtime, host: Host, used: set[int]) -> int:
 
 
 def _bindable(port: int) -> bool:
+    """Whether nothing listens on ``port``. As servers do, the probe reuses the address: the
+    closed connections of a removed container (TIME_WAIT) do not keep its port taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("0.0.0.0", port))  # noqa: S104 - a probe, closed at once
         except OSError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pipeline_kit.config_types import Host, Runtime, Settings
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
@@ -78,11 +80,19 @@ def upstreams(
 
 
 class Ports:
-    """Free ports per host: those the state records and the host's labelled containers use
-    are taken, and so is every port handed out here."""
+    """Free ports per host: those the state records, those ``booked`` (reserved in the state
+    database) and those the host's labelled containers use are taken, and so is every port
+    handed out here."""
 
-    def __init__(self, runtime: Runtime, engines: Engines, state: State) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        engines: Engines,
+        state: State,
+        booked: dict[str, set[int]] | None = None,
+    ) -> None:
         self.runtime, self.engines, self.state = runtime, engines, state
+        self._booked = booked or {}
         self._taken: dict[str, set[int]] = {}
 
     def take(self, host: Host, wanted: int | None = None) -> int:
@@ -92,6 +102,7 @@ class Ports:
             taken = used_ports(self.state, host.name) | {
                 f.port for f in running if f.port is not None
             }
+            taken |= self._booked.get(host.name, set())
             self._taken[host.name] = taken
         port = wanted or rt.free_port(self.runtime, host, taken)
         taken.add(port)
@@ -112,8 +123,7 @@ def spec_of(
 ) -> rt.Spec:
     """The spec of one container of ``state``: its host, image, a port and its upstreams."""
     svc = state.services[service]
-    placed = svc.stack(stack)
-    host = settings.runtime.host(placed.host if placed else "local")
+    host = host_of(settings, state, service, stack)
     return rt.Spec(
         id=container,
         service=service,
@@ -127,11 +137,25 @@ def spec_of(
     )
 
 
+def host_of(settings: Settings, state: State, service: str, stack: int) -> Host:
+    """The host a stack of ``state`` runs on."""
+    placed = state.services[service].stack(stack)
+    return settings.runtime.host(placed.host if placed else "local")
+
+
 def specs_for(
-    plan: Plan, settings: Settings, engines: Engines, routes: Routes | None = None
+    plan: Plan,
+    settings: Settings,
+    engines: Engines,
+    routes: Routes | None = None,
+    booked: Callable[[list[str]], dict[str, set[int]]] | None = None,
 ) -> tuple[list[rt.Spec], list[Placed]]:
-    """The containers to start (with a free port each) and those to stop."""
-    ports = Ports(settings.runtime, engines, plan.after)
+    """The containers to start (with a free port each) and those to stop. ``booked`` gives
+    the ports taken on the hosts it starts containers on (all asked at once, in one call)."""
+    starts = [op for op in plan.operations if op.kind != "stop"]
+    hosts = sorted({host_of(settings, plan.after, op.service, op.stack).name for op in starts})
+    taken = booked(hosts) if booked is not None and hosts else None
+    ports = Ports(settings.runtime, engines, plan.after, taken)
     specs: list[rt.Spec] = []
     stops: list[Placed] = []
     for op in plan.operations:

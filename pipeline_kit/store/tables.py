@@ -154,3 +154,14 @@ authors = Table(
     Column("author", String(300), nullable=False),
     Column("at", String(40), nullable=False),
 )
+
+# Host ports held by containers that pipeline-kit started: runtime bookkeeping (not exported).
+# The primary key makes two reservations of one port on one host impossible.
+ports = Table(
+    "pk_ports",
+    metadata,
+    Column("host", String(64), primary_key=True),
+    Column("port", Integer, primary_key=True),
+    Column("container", String(64), nullable=False, index=True),
+    Column("service", String(63), nullable=False),
+)

@@ -24,10 +24,11 @@ from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
 from pipeline_kit.pipeline.rollout.flight import Clock
-from pipeline_kit.pipeline.rollout.ports import HookRun, Launch, Observe, Routes
+from pipeline_kit.pipeline.rollout.ports import Booked, HookRun, Launch, Observe, Routes
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Scope
 from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
+from pipeline_kit.store.reservations import PortTaken, Reservation
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -100,6 +101,7 @@ class MemoryTx:
         self.state = ledger.state
         self.journal = dict(ledger.journal)
         self.history = list(ledger.history)
+        self.ports = dict(ledger.ports)
 
     def _use(self, call: str, write: bool = False) -> None:
         if not self.open:
@@ -177,6 +179,22 @@ class MemoryTx:
         self._use("journal.remove", write=True)
         self.journal.pop(entry_id, None)
 
+    def ports_taken(self, hosts: list[str]) -> dict[str, set[int]]:
+        self._use("ports.taken", write=True)
+        return {h: {p for (host, p) in self.ports if host == h} for h in hosts}
+
+    def reserve_ports(self, items: list[Reservation]) -> None:
+        self._use("ports.reserve", write=True)
+        for r in items:
+            if (r.host, r.port) in self.ports:
+                raise PortTaken(f"port {r.port} on host {r.host} is reserved")
+            self.ports[(r.host, r.port)] = r
+
+    def release_ports(self, containers: list[str]) -> None:
+        self._use("ports.release", write=True)
+        gone = set(containers)
+        self.ports = {k: r for k, r in self.ports.items() if r.container not in gone}
+
     def apply(self, plan: Plan, policy: Policy, actor: str, now: datetime) -> None:
         self._use("state.apply", write=True)
         self.state = written(self.state, plan.before, plan.after)
@@ -200,6 +218,7 @@ class MemoryLedger:
         self.state = state if state is not None else State()
         self.journal: dict[str, Entry] = {}
         self.history: list[dict[str, Any]] = []
+        self.ports: dict[tuple[str, int], Reservation] = {}  # (host, port) → its holder
         self.fail_commit = fail_commit  # a commit that writes a new state fails
         self.pid = os.getpid()  # the process the journal's new entries name
         self.ids = itertools.count(1)
@@ -221,10 +240,17 @@ class MemoryLedger:
             raise
         else:
             self.state, self.journal, self.history = tx.state, tx.journal, tx.history
+            self.ports = tx.ports
             self.calls.append("ledger.commit")
         finally:
             tx.open = False
             self.writing = None
+
+    @contextmanager
+    def routing(self, what: str) -> Iterator[MemoryTx]:
+        with self.write(Scope(), what) as tx:
+            self.calls.append("ledger.routing")
+            yield tx
 
     @contextmanager
     def read(self, what: str) -> Iterator[MemoryTx]:
@@ -263,17 +289,23 @@ class FakeRuntime:
     hook_results: dict[tuple[str, ...], HookRun] = field(default_factory=dict)  # by command
     hooks_run: list[tuple[str, int, str]] = field(default_factory=list)  # service, position, when
 
-    def place(self, plan: Plan, routes: Routes | None) -> tuple[list[Launch], list[Placed]]:
+    def place(
+        self, plan: Plan, routes: Routes | None, booked: Booked | None = None
+    ) -> tuple[list[Launch], list[Placed]]:
         self.calls.append("runtime.place")
         if self.fail_place:
             raise ExternalFailure("no free port left on host local")
         launches, stops = [], []
+        taken: dict[str, set[int]] = {}
         for op in plan.operations:
             state = plan.after if op.kind == "start" else plan.before
             stack = state.services[op.service].stack(op.stack)
             host = stack.host if stack is not None else "local"
             if op.kind == "start":
-                address = f"10.9.{op.stack}.{op.position}:{next(self.ports)}"
+                if booked is not None and host not in taken:
+                    taken[host] = booked([host])[host]
+                port = next(p for p in self.ports if p not in taken.get(host, set()))
+                address = f"10.9.{op.stack}.{op.position}:{port}"
                 args = (op.container, op.service, op.stack, op.position, op.version, host)
                 launches.append(Launch(*args, address, op))
             else:
@@ -367,6 +399,10 @@ class FakeRouter:
     def routes(self, edges: list[tuple[str, int]], taken: list[int]) -> Routes | None:
         self.calls.append("router.routes")
         return "127.0.0.1", {edge: 31000 + n for n, edge in enumerate(edges)}
+
+    def render(self, whole: State, canaries: list[Canary]) -> str:
+        self.calls.append("router.render")
+        return render_routes(whole, canaries)
 
     def prepare(self, whole: State, canaries: list[Canary]) -> str:
         self.calls.append("router.prepare")

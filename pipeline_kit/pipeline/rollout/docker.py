@@ -11,7 +11,7 @@ from typing import Any
 from pipeline_kit.config_types import Hook, Settings, SmokeCheck
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.pipeline.effective import configured
-from pipeline_kit.pipeline.rollout.ports import HookRun, Launch, Observe, Routes
+from pipeline_kit.pipeline.rollout.ports import Booked, HookRun, Launch, Observe, Routes
 from pipeline_kit.runtime import containers as rt
 from pipeline_kit.runtime.engine import Engines
 from pipeline_kit.runtime.placement import image_of, specs_for
@@ -66,8 +66,10 @@ class DockerRuntime:
         self.settings = settings
         self.engines = engines
 
-    def place(self, plan: Plan, routes: Routes | None) -> tuple[list[Launch], list[Placed]]:
-        specs, stops = specs_for(plan, self.settings, self.engines, routes)
+    def place(
+        self, plan: Plan, routes: Routes | None, booked: Booked | None = None
+    ) -> tuple[list[Launch], list[Placed]]:
+        specs, stops = specs_for(plan, self.settings, self.engines, routes, booked)
         ready = [configured(self.settings, plan.after, s) for s in specs]
         return [launch_of(s) for s in ready], stops
 

@@ -81,6 +81,7 @@ class Flight:
     handles: list[Any] = field(default_factory=list)
     stops: list[Placed] = field(default_factory=list)
     removing: list[Placed] = field(default_factory=list)  # what the remove step removes
+    removed: list[Placed] = field(default_factory=list)  # removed: their ports are released
     weights: Canary | None = None  # this rollout's canary, while it runs
     record: CanaryRecord | None = None
     config: str | None = None  # the validated HAProxy config to switch to

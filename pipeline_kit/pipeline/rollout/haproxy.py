@@ -30,8 +30,11 @@ class HAProxyRouter:
         lb = self.settings.lb
         return lb.bind, edge_ports(edges, lb.edge_ports, taken)
 
+    def render(self, whole: State, canaries: list[Canary]) -> str:
+        return routing.config_of(self.settings, whole, canaries)
+
     def prepare(self, whole: State, canaries: list[Canary]) -> str:
-        text = routing.config_of(self.settings, whole, canaries)
+        text = self.render(whole, canaries)
         self.proxy.validate(text)
         return text
 

@@ -10,14 +10,16 @@ from pipeline_kit.config_types import Hook, SmokeCheck
 from pipeline_kit.lb.render import Canary
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
-from pipeline_kit.pipeline.rollout.ports import HookRun, Launch, Observe, Routes
+from pipeline_kit.pipeline.rollout.ports import Booked, HookRun, Launch, Observe, Routes
 from pipeline_kit.store.journal import Placed
 
 
 class NoRuntime:
     """``runtime = "none"``: operations are recorded in the state, not run."""
 
-    def place(self, plan: Plan, routes: Routes | None) -> tuple[list[Launch], list[Placed]]:
+    def place(
+        self, plan: Plan, routes: Routes | None, booked: Booked | None = None
+    ) -> tuple[list[Launch], list[Placed]]:
         return [], []
 
     def start(self, launches: list[Launch]) -> list[Any]:
@@ -46,6 +48,9 @@ class NoRouter:
 
     def routes(self, edges: list[tuple[str, int]], taken: list[int]) -> Routes | None:
         return None
+
+    def render(self, whole: State, canaries: list[Canary]) -> str:
+        return ""
 
     def prepare(self, whole: State, canaries: list[Canary]) -> str:
         return ""

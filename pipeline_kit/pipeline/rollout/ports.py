@@ -20,8 +20,11 @@ from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
 from pipeline_kit.store.database import Scope
 from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
+from pipeline_kit.store.reservations import Reservation
 
 Routes = tuple[str, dict[tuple[str, int], int]]  # HAProxy's bind address, edge → port
+# Hosts → the ports taken on each, their drawing locked until the transaction ends.
+Booked = Callable[[list[str]], dict[str, set[int]]]
 Observe = Callable[[Any, float, "BaseException | None"], None]  # a spec, seconds, its failure
 
 
@@ -62,6 +65,18 @@ class Tx(Protocol):
 
     def remove_entry(self, entry_id: str) -> None: ...
 
+    def ports_taken(self, hosts: list[str]) -> dict[str, set[int]]:
+        """Lock the port drawing of ``hosts`` until the transaction ends; their taken ports."""
+        ...
+
+    def reserve_ports(self, items: list[Reservation]) -> None:
+        """Reserve these host ports; an error when one is reserved already."""
+        ...
+
+    def release_ports(self, containers: list[str]) -> None:
+        """Free the ports these containers held."""
+        ...
+
     def apply(self, plan: Plan, policy: Policy, actor: str, now: datetime) -> None: ...
 
     def write_state(self, before: State, after: State) -> None: ...
@@ -73,6 +88,10 @@ class Ledger(Protocol):
     def write(self, scope: Scope, what: str) -> AbstractContextManager[Tx]: ...
 
     def read(self, what: str) -> AbstractContextManager[Tx]: ...
+
+    def routing(self, what: str) -> AbstractContextManager[Tx]:
+        """A write transaction holding the one lock of the routing of the whole state."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,13 @@ class Launch:
 
     def placed(self) -> Placed:
         return Placed(self.id, self.service, self.stack, self.host, self.version)
+
+    def reservation(self) -> Reservation | None:
+        """The host port it holds (None without one)."""
+        tail = self.address.rpartition(":")[2]
+        if not tail.isdigit():
+            return None
+        return Reservation(self.host, int(tail), self.id, self.service)
 
 
 @dataclass(frozen=True)
@@ -115,8 +141,11 @@ class HookRun:
 class Runtime(Protocol):
     """Where containers run."""
 
-    def place(self, plan: Plan, routes: Routes | None) -> tuple[list[Launch], list[Placed]]:
-        """The containers ``plan`` starts (each with a host and a free port) and stops."""
+    def place(
+        self, plan: Plan, routes: Routes | None, booked: Booked | None = None
+    ) -> tuple[list[Launch], list[Placed]]:
+        """The containers ``plan`` starts (each with a host and a free port, none of those
+        ``booked`` says are taken) and stops."""
         ...
 
     def start(self, launches: list[Launch]) -> list[Any]:
@@ -158,6 +187,10 @@ class Router(Protocol):
 
     def routes(self, edges: list[tuple[str, int]], taken: list[int]) -> Routes | None:
         """Where a parent reaches each child: HAProxy's bind address and edge ports."""
+        ...
+
+    def render(self, whole: State, canaries: list[Canary]) -> str:
+        """The config of ``whole`` (not validated)."""
         ...
 
     def prepare(self, whole: State, canaries: list[Canary]) -> str:

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
-from pipeline_kit.store import journal, ledger
+from pipeline_kit.store import journal, ledger, reservations
 from pipeline_kit.store.database import Scope, Session, Store
 from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
+from pipeline_kit.store.reservations import Reservation
 
 
 class SqlTx:
@@ -58,6 +59,15 @@ class SqlTx:
     def remove_entry(self, entry_id: str) -> None:
         journal.remove(self.session, entry_id)
 
+    def ports_taken(self, hosts: list[str]) -> dict[str, set[int]]:
+        return reservations.taken(self.session, hosts)
+
+    def reserve_ports(self, items: list[Reservation]) -> None:
+        reservations.reserve(self.session, items)
+
+    def release_ports(self, containers: list[str]) -> None:
+        reservations.release(self.session, containers)
+
     def apply(self, plan: Plan, policy: Policy, actor: str, now: datetime) -> None:
         self.session.apply(plan, policy, actor, now)
 
@@ -79,4 +89,9 @@ class SqlLedger:
     @contextmanager
     def read(self, what: str) -> Iterator[SqlTx]:
         with self.store.read(what) as session:
+            yield SqlTx(session)
+
+    @contextmanager
+    def routing(self, what: str) -> Iterator[SqlTx]:
+        with reservations.routing(self.store, what) as session:
             yield SqlTx(session)

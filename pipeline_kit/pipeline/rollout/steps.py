@@ -48,7 +48,9 @@ def recover_entries(rig: Rig, services: frozenset[str] | None) -> list[str]:
                 f"recovered: undid the interrupted {entry.describe()}: removed {count} "
                 "container(s) it had started, the state was not changed"
             )
+        gone = entry.stops if entry.phase == journal.COMMITTED else entry.starts
         with rig.ledger.write(Scope(), "journal") as tx:
+            tx.release_ports([p.id for p in gone])
             tx.remove_entry(entry.id)
         lines.append(line)
     return lines
@@ -95,17 +97,20 @@ def preview(rig: Rig, flight: Flight) -> None:
 
 
 def journal_plan(rig: Rig, flight: Flight) -> None:
-    """Place the containers to start and stop, and journal them (then the locks go: others
-    see the entry and wait). With nothing to run, the transaction stays open to the commit."""
+    """Place the containers to start and stop, reserve their host ports and journal them (then
+    the locks go: others see the entry and the reservations, and wait or draw other ports).
+    With nothing to run, the transaction stays open to the commit."""
     found, tx, ctx = flight.need_plan(), flight.need_tx(), flight.need_ctx()
     routes = None
     if rig.router.enabled and found.operations:
         routes = rig.router.routes(*tx.routing_keys(found))
-    flight.launches, flight.stops = rig.runtime.place(found, routes)
+    flight.launches, flight.stops = rig.runtime.place(found, routes, tx.ports_taken)
     flight.removing = flight.stops
     if not flight.launches and not flight.stops:
         return
     starts = [launch.placed() for launch in flight.launches]
+    held = [launch.reservation() for launch in flight.launches]
+    tx.reserve_ports([r for r in held if r is not None])
     changed = found.services_changed()
     flight.entry = tx.add_entry(changed, found.action, starts, flight.stops, ctx.now, lease(rig))
     flight.release()
@@ -117,10 +122,12 @@ def lease(rig: Rig) -> timedelta:
 
 
 def forget(rig: Rig, flight: Flight) -> None:
-    """Drop the flight's journal entry (undo of ``journal``, and the last step of all)."""
+    """Drop the flight's journal entry and release the ports of the containers it removed
+    (undo of ``journal``, and the last step of all)."""
     if flight.entry is None:
         return
     with rig.ledger.write(Scope(), "journal") as tx:
+        tx.release_ports([p.id for p in flight.removed])
         tx.remove_entry(flight.entry.id)
 
 
@@ -133,7 +140,9 @@ def start(rig: Rig, flight: Flight) -> None:
 def remove_started(rig: Rig, flight: Flight) -> None:
     """Remove what the flight started (undo of ``start``)."""
     if flight.launches:
-        rig.runtime.remove(launch.placed() for launch in flight.launches)
+        started = [launch.placed() for launch in flight.launches]
+        rig.runtime.remove(started)
+        flight.removed += started
 
 
 def healthy(rig: Rig, flight: Flight) -> None:
@@ -186,12 +195,23 @@ def commit(rig: Rig, flight: Flight) -> None:
 
 
 def switch(rig: Rig, flight: Flight) -> None:
-    """Make HAProxy run the validated config (a seamless reload). No lock is held meanwhile."""
+    """Under the routing lock (one switch at a time), render the committed state and make
+    HAProxy run it (a seamless reload): a change committed meanwhile by another command is
+    kept, and the config that runs last holds every committed change."""
     flight.release()
     if flight.config is None:
         return
     try:
-        flight.switched = rig.router.switch(flight.config)
+        with rig.ledger.routing("switch HAProxy") as tx:
+            whole, entries = tx.load_all(), tx.entries()
+            # An aborted canary's entry goes at the close: its weights must go now.
+            mine = flight.entry.id if flight.entry is not None else None
+            skip = mine if flight.weights is None else None
+            canaries = routing.canaries(entries, skip)
+            config = rig.router.render(whole, canaries)
+            if config != flight.config:  # others committed meanwhile: validate it too
+                config = rig.router.prepare(whole, canaries)
+            flight.switched = rig.router.switch(config)
     except PipelineKitError as exc:
         if not flight.committed:
             raise
@@ -216,6 +236,7 @@ def remove(rig: Rig, flight: Flight) -> None:
     """Remove the containers that left."""
     if flight.removing:
         rig.runtime.remove(flight.removing)
+        flight.removed += flight.removing
 
 
 def with_addresses(state: State, addresses: dict[str, str]) -> State:
