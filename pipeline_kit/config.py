@@ -103,7 +103,10 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             table, entry, option = name.split("__")
             entry = entry.replace("_", "-") if table == "services" else entry
             out.setdefault(table, {}).setdefault(entry, {})[option] = value
-        elif name.startswith(("registry__", "release__", "lb__")) and name.count("__") == 1:
+        elif (
+            name.startswith(("registry__", "release__", "lb__", "swarm__"))
+            and name.count("__") == 1
+        ):
             table, option = name.split("__")
             out.setdefault(table, {})[option] = value
         elif name == "hosts":
@@ -270,6 +273,7 @@ def _runtime(values: dict[str, Any]) -> Runtime:
         container_port=values["container_port"],
         health_path=values["health_path"],
         health_timeout=values["health_timeout"].total_seconds(),
+        swarm=Host(**values["swarm"]) if values["swarm"] else None,
     )
 
 
