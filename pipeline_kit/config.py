@@ -86,7 +86,14 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-_TABLES_OF_ONE = ("registry__", "release__", "lb__", "notify__")  # PIPELINE_KIT_LB__BIND…
+# PIPELINE_KIT_LB__BIND… (tables that hold one set of options)
+_TABLES_OF_ONE = (
+    "registry__",
+    "release__",
+    "lb__",
+    "notify__",
+    "swarm__",
+)  # PIPELINE_KIT_LB__BIND…
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -275,6 +282,7 @@ def _runtime(values: dict[str, Any]) -> Runtime:
         container_port=values["container_port"],
         health_path=values["health_path"],
         health_timeout=values["health_timeout"].total_seconds(),
+        swarm=Host(**values["swarm"]) if values["swarm"] else None,
     )
 
 

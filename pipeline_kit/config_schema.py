@@ -220,6 +220,17 @@ _HOST: Keys = {
     "tls_cert": (None, as_text()),
     "tls_key": (None, as_text()),
 }
+_MANAGER = r"unix:///\S+|(tcp|ssh)://([A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+(:[0-9]{1,5})?/?"
+_SWARM: Keys = {  # the manager of a Swarm (runtime = "swarm"); default: the local engine
+    "manager": (
+        None,
+        as_text(_MANAGER, "a URL such as tcp://HOST:2376, ssh://USER@HOST or unix://PATH"),
+    ),
+    "tls": (False, _flag),
+    "tls_ca": (None, as_text()),
+    "tls_cert": (None, as_text()),
+    "tls_key": (None, as_text()),
+}
 _REGISTRY: Keys = {
     "url": (REQUIRED, as_text(r"(https?://)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", "a HOST[:PORT]")),
     "insecure": (False, _flag),
@@ -257,6 +268,7 @@ TABLES: dict[str, tuple[Any, Table]] = {
     "notify": (None, Table(_NOTIFY)),
     "gates": ({}, Table(_GATE, many="names")),
     "freeze": ([], Table(_FREEZE, many="list")),
+    "swarm": (None, Table(_SWARM)),
 }
 CONFIG = Table(
     {
@@ -266,7 +278,7 @@ CONFIG = Table(
         "min_height": (None, as_integer(1, 64)),
         "max_height": (None, as_integer(1, 64)),
         "distinct_hosts": (False, _flag),
-        "runtime": (None, as_choice("none", "docker")),
+        "runtime": (None, as_choice("none", "docker", "swarm")),
         "network": ("host", as_choice("host", "bridge")),
         "ports": ("20000-29999", _port_range("20000-29999")),
         "container_port": (8080, as_integer(1, 65535)),
@@ -318,6 +330,7 @@ def validate(
     if values["runtime"] == "docker" and not values["hosts"]:
         local = docker_host(environ or {})
         values["hosts"] = [Table(_HOST).check(local, ("DOCKER_HOST",), problems)]
+    _swarm(values, environ or {}, problems)
     stages, low, high = len(values["stages"]), values["min_height"], values["max_height"]
     if low is not None and low < stages:
         problems.append(((), f"min_height = {low} is below the number of stages ({stages})"))
@@ -328,3 +341,21 @@ def validate(
         problems.append(((), f"gates for unknown stage(s): {', '.join(unknown)}"))
     problems += cf.check(values)
     return values, problems
+
+
+def _swarm(values: dict[str, Any], environ: Mapping[str, str], problems: Problems) -> None:
+    """``[swarm]`` only with ``runtime = "swarm"``; its manager defaults to Docker's own
+    conventions (``DOCKER_HOST``, else the local socket), as a host named ``swarm``."""
+    given = values["swarm"]
+    if values["runtime"] != "swarm":
+        if given is not None:
+            problems.append((("swarm",), 'needs runtime = "swarm"'))
+        return
+    given = given or {}
+    if given.get("manager") is None:
+        host = docker_host(environ)
+    else:
+        host = {key: value for key, value in given.items() if value is not None}
+        host["url"] = host.pop("manager")
+    host["name"] = "swarm"
+    values["swarm"] = Table(_HOST).check(host, ("swarm",), problems)

@@ -56,13 +56,14 @@ class Release:
 class Runtime:
     """Where and how containers run."""
 
-    kind: str = "none"  # "none" or "docker"
+    kind: str = "none"  # "none", "docker" or "swarm"
     hosts: tuple[Host, ...] = ()
     network: str = "host"
     ports: tuple[int, int] = (20000, 29999)
     container_port: int = 8080
     health_path: str = "/health"
     health_timeout: float = 60.0
+    swarm: Host | None = None  # the Swarm manager, with runtime "swarm"
 
     def host(self, name: str) -> Host:
         for host in self.hosts:

@@ -94,8 +94,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def switch_under_load(url: str, args: tuple[str, ...], before: str, after: str) -> None:
-    """Run the command under load: no failure, old or new only, all new 1 s after it returns."""
+def switch_under_load(url: str, args: tuple[str, ...], before: str, after: str) -> str:
+    """Run the command under load: no failure, old or new only, all new 1 s after it returns.
+    The load's summary."""
     with Load(url, rate=RATE, max_requests=40_000, max_seconds=120) as load:
         time.sleep(1.0)
         done = run(*args)
@@ -108,6 +109,7 @@ def switch_under_load(url: str, args: tuple[str, ...], before: str, after: str) 
     late = since(samples, returned + 1.0)
     assert late and {s.body for s in late} == {after}, summary(late)
     assert rate(samples) >= 200, summary(samples)
+    return summary(samples)
 
 
 def test_promote_to_prod_and_rollback_drop_no_request(

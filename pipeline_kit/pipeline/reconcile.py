@@ -193,11 +193,19 @@ def _probe(address: str, settings: Settings, service: str) -> Callable[[], str |
 
 
 def verify(unit: Unit, services: list[str] | None) -> Survey:
+    if unit.settings.runtime.kind == "swarm":
+        from pipeline_kit.pipeline import swarm_verify
+
+        return swarm_verify.survey(unit, _load(unit, services)[1])
     _require_docker(unit.settings)
     return survey(unit, _load(unit, services)[1])
 
 
 def _require_docker(settings: Settings) -> None:
+    if settings.runtime.kind == "swarm":
+        raise InvalidInput(
+            "deploy is for runtime docker: on Swarm, Swarm itself restarts the tasks that stop"
+        )
     if settings.runtime.kind != "docker":
         raise InvalidInput(
             'runtime is none: set runtime = "docker" and [[hosts]] in pipeline-kit.toml'

@@ -51,9 +51,14 @@ class Unit:
     @property
     def engines(self) -> Engines:
         if self._engines is None:
+            from dataclasses import replace
+
             from pipeline_kit.runtime.engine import Engines
 
-            self._engines = Engines(self.settings.runtime)
+            runtime = self.settings.runtime
+            if runtime.kind == "swarm" and runtime.swarm is not None:
+                runtime = replace(runtime, hosts=(runtime.swarm,))  # the manager only
+            self._engines = Engines(runtime)
         return self._engines
 
     def context(self) -> Context:
@@ -84,6 +89,10 @@ class Unit:
             from pipeline_kit.pipeline.rollout.docker import DockerRuntime
 
             return DockerRuntime(self.settings, self.engines)
+        if self.settings.runtime.kind == "swarm":
+            from pipeline_kit.pipeline.rollout.swarm import SwarmRuntime
+
+            return SwarmRuntime(self.settings, self.engines)
         from pipeline_kit.pipeline.rollout.none import NoRuntime
 
         return NoRuntime()

@@ -33,10 +33,27 @@ def run_parallel(jobs: list[Callable[[], Any]]) -> list[BaseException | Any]:
         return out
 
 
-def _first_error(results: list[BaseException | Any]) -> None:
+def first_error(results: list[BaseException | Any]) -> None:
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         raise errors[0]
+
+
+def probe_address(address: str, check: SmokeCheck) -> str | None:
+    """Ask ``check``'s request at ``address``: None when it answers as expected, else what
+    it answered."""
+    import requests
+
+    url = f"http://{address}{check.path}"
+    try:
+        answer = requests.get(url, timeout=5.0, allow_redirects=False)
+    except requests.RequestException as exc:
+        return f"no answer ({type(exc).__name__})"
+    if answer.status_code != check.status:
+        return f"answered {answer.status_code}, expected {check.status}"
+    if check.contains is not None and check.contains not in answer.text:
+        return f"answered {answer.status_code} without {check.contains!r}"
+    return None
 
 
 def launch_of(spec: rt.Spec) -> Launch:
@@ -88,7 +105,7 @@ class DockerRuntime:
             return run
 
         results = run_parallel([job(launch.spec) for launch in launches])
-        _first_error(results)
+        first_error(results)
         return results
 
     def wait_healthy(
@@ -110,7 +127,7 @@ class DockerRuntime:
             return run
 
         pairs = zip(launches, handles, strict=True)
-        _first_error(run_parallel([job(launch.spec, handle) for launch, handle in pairs]))
+        first_error(run_parallel([job(launch.spec, handle) for launch, handle in pairs]))
 
     def remove(self, placed: Iterable[Placed]) -> int:
         items = list(placed)
@@ -119,22 +136,11 @@ class DockerRuntime:
             name = rt.container_name(p.service, p.stack, p.id)
             return lambda: rt.remove(self.engines.client(p.host), name)
 
-        _first_error(run_parallel([job(p) for p in items]))
+        first_error(run_parallel([job(p) for p in items]))
         return len(items)
 
     def probe(self, launch: Launch, check: SmokeCheck) -> str | None:
-        import requests
-
-        url = f"http://{launch.address}{check.path}"
-        try:
-            answer = requests.get(url, timeout=5.0, allow_redirects=False)
-        except requests.RequestException as exc:
-            return f"no answer ({type(exc).__name__})"
-        if answer.status_code != check.status:
-            return f"answered {answer.status_code}, expected {check.status}"
-        if check.contains is not None and check.contains not in answer.text:
-            return f"answered {answer.status_code} without {check.contains!r}"
-        return None
+        return probe_address(launch.address, check)
 
     def run_hook(self, plan: Plan, service: str, position: int, hook: Hook) -> HookRun:
         from pipeline_kit.pipeline.secrets import mask

@@ -154,8 +154,10 @@ class Runtime(Protocol):
 
     def wait_healthy(
         self, launches: list[Launch], handles: list[Any], observe: Observe | None
-    ) -> None:
-        """Wait until each answers its health check; raise the first failure."""
+    ) -> list[Launch] | None:
+        """Wait until each answers its health check; raise the first failure. The launches
+        with the addresses they answered at when the runtime chose them (a cluster's
+        scheduler), else None: they answer where they were placed."""
         ...
 
     def remove(self, placed: Iterable[Placed]) -> int:

@@ -149,7 +149,9 @@ def healthy(rig: Rig, flight: Flight) -> None:
     """Wait until every new container answers its health check; note their addresses."""
     if not flight.launches:
         return
-    rig.runtime.wait_healthy(flight.launches, flight.handles, rig.observe)
+    moved = rig.runtime.wait_healthy(flight.launches, flight.handles, rig.observe)
+    if moved is not None:
+        flight.launches = moved
     addresses = {launch.id: launch.address for launch in flight.launches}
     found = flight.need_plan()
     flight.applied = replace(found, after=with_addresses(found.after, addresses))
