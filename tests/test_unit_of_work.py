@@ -45,7 +45,7 @@ def counts(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return found
 
 
-def test_a_promotion_opens_loads_and_validates_once(
+def test_a_promotion_opens_once_and_validates_once(
     routed: tuple[Path, str],  # noqa: F811
     cli: CLI,
     counts: Counter[str],
@@ -54,7 +54,10 @@ def test_a_promotion_opens_loads_and_validates_once(
     assert result.code == 0, result.err
     assert dict(counts) == {
         "Session.load": 1,  # the service's part of the state, under its lock
-        "Session.load_all": 1,  # the whole state, for HAProxy's config
+        # The whole state twice: to validate HAProxy's config of the plan before the commit,
+        # and under the routing lock after it, so that what another command committed
+        # meanwhile is not switched away.
+        "Session.load_all": 2,
         "Store._create_engine": 1,
         "Engines.__init__": 1,
         "HAProxy.validate": 1,
@@ -65,7 +68,7 @@ def test_a_promotion_opens_loads_and_validates_once(
     assert counts["Engines.__init__"] == 0 and counts["HAProxy.validate"] == 0
 
 
-def test_a_write_without_containers_loads_once(
+def test_a_write_without_containers_opens_once(
     routed: tuple[Path, str],  # noqa: F811
     cli: CLI,
     counts: Counter[str],
@@ -73,5 +76,6 @@ def test_a_write_without_containers_loads_once(
     result = cli("approve", "webapp", "1.1.0", "--stage", "prod", "--by", "alice")
     assert result.code == 0, result.err
     assert counts["Session.load"] == 1 and counts["Store._create_engine"] == 1
-    assert counts["Session.load_all"] == 1 and counts["HAProxy.validate"] == 1
+    # The whole state before the commit (to validate) and under the routing lock after it.
+    assert counts["Session.load_all"] == 2 and counts["HAProxy.validate"] == 1
     assert counts["Engines.__init__"] == 1
