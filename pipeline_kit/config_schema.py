@@ -88,6 +88,13 @@ def _seconds(value: Any) -> float:
     return number
 
 
+def _share(value: Any) -> float:
+    number = float(as_number(value, integer=False))
+    if not 0 <= number <= 1:
+        raise ValueError(f"expected a share from 0 to 1, not {number:g}")
+    return number
+
+
 def as_text(pattern: str = "", expected: str = "") -> Convert:
     """A string; with ``pattern``, one that matches it whole (``expected`` says what)."""
 
@@ -205,6 +212,8 @@ class Table:
 
 _HOST_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
 _GATE: Keys = {"prereleases": (True, _flag), "approval": (False, _flag), "soak": (0, as_duration)}
+_GATE |= {"verify": (0, as_duration), "max_error_rate": (0.01, _share)}
+_GATE |= {"standby": (None, as_duration)}  # None: the verify window
 _HOST: Keys = {
     "name": (REQUIRED, as_text(_HOST_NAME, "a host name")),
     "url": (REQUIRED, as_text(r"(unix|tcp|ssh)://\S+", "a unix://, tcp:// or ssh:// URL")),

@@ -16,6 +16,13 @@ class Gate:
     prereleases: bool = True  # pre-releases may enter
     approval: bool = False  # a recorded approval is needed to enter
     soak: timedelta = timedelta(0)  # minimum time in this stage before moving down
+    verify: timedelta = timedelta(0)  # how long a new version is watched after the switch
+    max_error_rate: float = 0.01  # share of failed answers that fails the watch
+    standby: timedelta | None = None  # how long the previous containers stay (None: verify)
+
+    def kept(self) -> timedelta:
+        """How long the previous containers of this stage stay after a switch."""
+        return self.verify if self.standby is None else self.standby
 
 
 @dataclass(frozen=True)

@@ -36,18 +36,23 @@ def promote(
     version: str | None,
     to: str,
     dry_run: bool,
-    canary: int | None,
+    canary: str | None,
     junit_dir: Path | None,
+    pause: bool = False,
 ) -> Finished:
-    """``promote SERVICE [VERSION] --to STAGE [--canary P]``."""
+    """``promote SERVICE [VERSION] --to STAGE [--canary STEPS [--pause]]``."""
     from pipeline_kit.pipeline.promotion import promote_build, promote_run
+    from pipeline_kit.pipeline.rollout.ramp import parse
 
     if not to:
         raise InvalidInput("--to STAGE is required")
+    if pause and canary is None:
+        raise InvalidInput("--pause needs --canary STEPS")
+    ramp = parse(canary, pause) if canary is not None else ()
     with Unit(settings) as unit:
         build = promote_build(service, to, version)
-        run = promote_run(unit, "promote", service, build, dry_run, canary=canary)
-        shown = canary if canary is not None and run.error is None and not dry_run else None
+        run = promote_run(unit, "promote", service, build, dry_run, ramp=ramp)
+        shown = run.outcome.canary if run.outcome is not None and run.error is None else None
         return Finished(run, conclude(run, settings, junit_dir), shown)
 
 
@@ -57,7 +62,8 @@ def promote_continue(settings: Settings, service: str, junit_dir: Path | None) -
 
     with Unit(settings) as unit:
         run = canary_continue(unit, service)
-        return Finished(run, conclude(run, settings, junit_dir))
+        shown = run.outcome.canary if run.outcome is not None else None
+        return Finished(run, conclude(run, settings, junit_dir), shown)
 
 
 def promote_abort(settings: Settings, service: str) -> str:

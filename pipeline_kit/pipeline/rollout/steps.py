@@ -14,7 +14,6 @@ from pipeline_kit.model.errors import ConstraintFailed, PipelineKitError
 from pipeline_kit.model.items import Container, Service, Stack, State
 from pipeline_kit.pipeline import routing
 from pipeline_kit.pipeline.rollout.flight import Flight, Rig
-from pipeline_kit.pipeline.rollout.ports import Tx
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Scope
 
@@ -36,7 +35,10 @@ def recover_entries(rig: Rig, services: frozenset[str] | None) -> list[str]:
     for entry in found:
         if entry.alive(now):
             continue
-        if entry.phase == journal.COMMITTED:
+        if entry.phase == journal.STANDBY:
+            count = rig.runtime.remove(entry.stops)
+            line = f"removed {count} standby container(s) of {', '.join(entry.services)}"
+        elif entry.phase == journal.COMMITTED:
             count = rig.runtime.remove(entry.stops)
             line = (
                 f"recovered: finished the interrupted {entry.describe()}: the state was "
@@ -54,8 +56,9 @@ def recover_entries(rig: Rig, services: frozenset[str] | None) -> list[str]:
     return lines
 
 
-def _busy(tx: Tx, services: frozenset[str], now: datetime) -> journal.Entry | None:
-    return next((e for e in tx.entries(services) if e.alive(now)), None)
+def _busy(found: list[journal.Entry], now: datetime) -> journal.Entry | None:
+    """An apply in flight among ``found`` (standby containers wait for nobody)."""
+    return next((e for e in found if e.phase != journal.STANDBY and e.alive(now)), None)
 
 
 def plan(rig: Rig, flight: Flight) -> None:
@@ -71,7 +74,8 @@ def plan(rig: Rig, flight: Flight) -> None:
         flight.ctx, flight.plan = ctx, found
         if found.violations:
             raise ConstraintFailed(found.violations)
-        busy = _busy(tx, flight.scope.services | frozenset(found.services_changed()), ctx.now)
+        flight.seen = tx.entries(flight.scope.services | frozenset(found.services_changed()))
+        busy = _busy(flight.seen, ctx.now)
         if busy is None:
             return
         flight.release()
@@ -117,8 +121,9 @@ def lease(rig: Rig) -> timedelta:
 
 
 def forget(rig: Rig, flight: Flight) -> None:
-    """Drop the flight's journal entry (undo of ``journal``, and the last step of all)."""
-    if flight.entry is None:
+    """Drop the flight's journal entry (undo of ``journal``, and the last step of all) unless
+    it keeps standby containers."""
+    if flight.entry is None or flight.kept:
         return
     with rig.ledger.write(Scope(), "journal") as tx:
         tx.remove_entry(flight.entry.id)
