@@ -309,6 +309,9 @@ lock_timeout = 30
 prereleases = false
 # approval = true      # require 'pipeline-kit approve SERVICE VERSION --stage prod --by NAME'
 # soak = "1h"          # minimum time in prod before a version may move down (n/a for prod)
+# verify = "60s"       # watch a new version this long after the switch; roll back on a breach
+# max_error_rate = 0.01  # share of failed answers that fails the watch
+# standby = "15m"      # keep the previous containers for an instant rollback (default: verify)
 
 # [gates.qa]
 # soak = "30m"         # a version must run 30 minutes in qa before it is promoted to prod

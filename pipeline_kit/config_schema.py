@@ -89,6 +89,13 @@ def _seconds(value: Any) -> float:
     return number
 
 
+def _share(value: Any) -> float:
+    number = float(as_number(value, integer=False))
+    if not 0 <= number <= 1:
+        raise ValueError(f"expected a share from 0 to 1, not {number:g}")
+    return number
+
+
 def as_text(pattern: str = "", expected: str = "") -> Convert:
     """A string; with ``pattern``, one that matches it whole (``expected`` says what)."""
 
@@ -211,6 +218,8 @@ _GATE |= {"self_approval": (True, _flag)}
 _FREEZE: Keys = {"stages": (REQUIRED, cf.as_stage_list), "reason": (REQUIRED, cf.as_reason)}
 _FREEZE |= {"from": (None, cf.as_moment), "until": (None, cf.as_moment)}
 _FREEZE |= {"weekly": (None, cf.as_weekdays), "timezone": ("UTC", cf.as_zone)}
+_GATE |= {"verify": (0, as_duration), "max_error_rate": (0.01, _share)}
+_GATE |= {"standby": (None, as_duration)}  # None: the verify window
 _HOST: Keys = {
     "name": (REQUIRED, as_text(_HOST_NAME, "a host name")),
     "url": (REQUIRED, as_text(r"(unix|tcp|ssh)://\S+", "a unix://, tcp:// or ssh:// URL")),

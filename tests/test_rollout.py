@@ -403,6 +403,7 @@ def test_a_canary_continue_commits_its_plan_with_the_canary_containers() -> None
     w.calls.clear()
     outcome = rollout.resume(w.rig, "web")
     assert w.calls == [  # no container placed or started: the canary's take their places
+        *("ledger.read", "journal.entries"),  # the ramp's step: its last, so it completes
         *("ledger.write", "journal.entries", "tx.load", "journal.claim"),  # resume, locked
         *("tx.load_all", "journal.entries", "router.prepare"),
         *("state.apply", "journal.committed", "ledger.commit"),

@@ -10,8 +10,13 @@ import typer
 from pipeline_kit.cli.options import DryRun, Json, JunitDir, StrictFeedback, settings
 
 Canary = Annotated[
-    int | None,
-    typer.Option("--canary", min=1, max=99, help="Send PERCENT of the stage's traffic first."),
+    str | None,
+    typer.Option(
+        "--canary",
+        metavar="STEPS",
+        help="Send a share of the stage's traffic first: PERCENT, or a ramp such as 10,25,50 "
+        "(25:pause waits there for --continue).",
+    ),
 ]
 
 
@@ -23,6 +28,9 @@ def promote(
     to: Annotated[str, typer.Option("--to", help="Stage that receives the version below it.")] = "",
     dry_run: DryRun = False,
     canary: Canary = None,
+    pause: Annotated[
+        bool, typer.Option("--pause", help="Wait for --continue after every canary step.")
+    ] = False,
     continue_: Annotated[
         bool, typer.Option("--continue", help="Complete the canary of SERVICE.")
     ] = False,
@@ -42,7 +50,9 @@ def promote(
     """Push VERSION and pop the --to stage, atomically: every stage moves one step.
 
     With --canary PERCENT the stage first sends that share of its traffic to the
-    incoming version; --continue completes the promotion, --abort goes back.
+    incoming version; --continue completes the promotion, --abort goes back. With a ramp
+    (--canary 10,25,50) the share grows step by step, the stage's verification window
+    running after each; a breach aborts it, success after the last step completes it.
     """
     from pipeline_kit.cli import render
     from pipeline_kit.cli.finish import end
@@ -66,7 +76,7 @@ def promote(
             raise typer.BadParameter("--override-freeze needs --reason TEXT", param_hint="--reason")
         override = reason if override_freeze else None
         finished = commands.promote(
-            config, service, version, to, dry_run, canary, junit_dir, override
+            config, service, version, to, dry_run, canary, junit_dir, pause, override
         )
     outcome = finished.run.outcome
     if outcome is not None:
@@ -74,8 +84,9 @@ def promote(
             render.note(line)
         verdict = None
         if finished.canary is not None:
+            stage = to or "the stage"
             verdict = (
-                f"canary: {finished.canary}% of {to}'s traffic goes to the incoming version, "
+                f"canary: {finished.canary}% of {stage}'s traffic goes to the incoming version, "
                 f"nothing is committed; 'pipeline-kit promote {service} --continue' completes "
                 "it, --abort goes back"
             )

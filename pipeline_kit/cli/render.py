@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Collection, Iterable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleDimensions
 from rich.table import Table
@@ -18,6 +18,9 @@ from pipeline_kit.model.policy import Policy
 from pipeline_kit.report.results import Report
 from pipeline_kit.report.summary import rows as stage_rows
 from pipeline_kit.report.summary import title as report_title
+
+if TYPE_CHECKING:
+    from pipeline_kit.store.journal import Kept
 
 NOT_DEPLOYED = "runtime: none: pipeline-kit records the state; nothing is deployed by pipeline-kit"
 
@@ -168,7 +171,10 @@ def stacks_table(rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def containers_table(services: Iterable[Service], policy: Policy) -> None:
+def containers_table(
+    services: Iterable[Service], policy: Policy, standby: Iterable[Kept] = ()
+) -> None:
+    """Every container of ``services``; standby ones (out of rotation) marked as such."""
     table = new_table(
         "containers",
         *("service", "stack", "host", "position", "stage", "version", "id", "address", "since"),
@@ -187,6 +193,10 @@ def containers_table(services: Iterable[Service], policy: Policy) -> None:
                     c.address or "-",
                     c.entered.strftime("%Y-%m-%d %H:%M:%S"),
                 )
+    for k in standby:
+        stage = f"{policy.stage_name(k.position)} (standby)"
+        row = (k.service, str(k.stack), k.host, str(k.position), stage, k.version, k.id)
+        table.add_row(*row, k.address, "-")
     console.print(table)
 
 
@@ -238,6 +248,8 @@ def endpoints_table(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         tree = ", ".join(f"{e['parent']} → {e['child']}@{e['stage']}" for e in r["tree"]) or "-"
         shares = ", ".join(f"{v} {w}%" for v, w in r["weights"].items()) or "-"
+        if "canary_step" in r:
+            shares += f"; canary step {r['canary_step']}"
         table.add_row(r["name"], r["service"], str(r["port"]), r["stage"], shares, tree)
     console.print(table)
 

@@ -27,7 +27,8 @@ def _services(pattern: str, as_json: bool, view: str) -> None:
         render.emit_json([render.service_json(s, config.policy, around) for s in found])
         return
     elif view == "containers":
-        render.containers_table(found, config.policy)
+        kept = views.standby(config, [s.name for s in found])
+        render.containers_table(found, config.policy, kept)
     else:
         from pipeline_kit.pipeline.signoff import notes
 
@@ -65,6 +66,11 @@ def _endpoints(pattern: str, as_json: bool) -> None:
     config = settings()
     found = views.endpoints(config, pattern)
     rows = render.endpoints_json(found.state, config.policy, found.names, found.canaries)
+    for row, name in zip(rows, found.names, strict=True):
+        endpoint = found.state.endpoints[name]
+        step = found.steps.get((endpoint.service, endpoint.position))
+        if step is not None:
+            row["canary_step"] = step
     if as_json:
         render.emit_json(rows)
         return

@@ -21,7 +21,6 @@ all, so validation runs without ``-q``.
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import re
 import signal
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.lb.stats import ServerStat, parse
 from pipeline_kit.model.errors import InvalidInput
 
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -41,21 +41,7 @@ _UNSAFE_PATH = re.compile(r"[\s\"'#\\]")
 _ALERT = re.compile(r"^\[?ALERT\]?\s*(?:\(\d+\)\s*)?:\s*(?:config\s*:\s*)?")
 _FAILED = re.compile(r"\[failed:\s*(\d+)\]")
 _GENERIC = ("Error(s) found in configuration file", "Fatal errors found in configuration")
-_COLUMNS = ("pxname", "svname", "status", "weight", "scur", "stot", "addr")  # of show stat
 _POLL = 0.05  # seconds between two polls
-
-
-@dataclass(frozen=True)
-class ServerStat:
-    """One server row of ``show stat``."""
-
-    backend: str
-    server: str
-    status: str  # UP, DOWN, MAINT, "no check", ...
-    weight: int
-    sessions: int  # scur
-    total: int  # stot
-    address: str  # addr column, e.g. "127.0.0.1:8081"
 
 
 @dataclass(frozen=True)
@@ -75,11 +61,6 @@ class _Procs:
     reloads: int
     failed: int
     workers: list[Worker]
-
-
-def _int(value: str) -> int:
-    """A CSV cell as an int, 0 when empty."""
-    return int(value) if value.isdigit() else 0
 
 
 def _check_path(path: Path) -> None:
@@ -356,11 +337,7 @@ class HAProxy:
         answer = self._call("show stat")
         if not answer.startswith("# "):
             raise ExternalFailure(f"unexpected answer to show stat: {_one_line(answer)}")
-        rows = csv.DictReader(answer[2:].splitlines())
-        cells = [[r.get(c) or "" for c in _COLUMNS] for r in rows if r.get("type") == "2"]
-        return [
-            ServerStat(c[0], c[1], c[2], _int(c[3]), _int(c[4]), _int(c[5]), c[6]) for c in cells
-        ]
+        return parse(answer)
 
     def set_weight(self, backend: str, server: str, weight: int) -> None:
         """Set a server's weight (0..256) at runtime; ExternalFailure if HAProxy refuses."""

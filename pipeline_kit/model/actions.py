@@ -222,9 +222,15 @@ def replace_stage(state: State, ctx: Context, service: str, stage: str, with_: s
 
 
 def rollback(
-    state: State, ctx: Context, service: str, stage: str | None = None, to: str | None = None
+    state: State,
+    ctx: Context,
+    service: str,
+    stage: str | None = None,
+    to: str | None = None,
+    reason: str | None = None,
 ) -> Plan:
-    """Put an older version back into ``stage`` (default: the lowest) and reject the bad one."""
+    """Put an older version back into ``stage`` (default: the lowest) and reject the bad one
+    (``reason``: why, default "rolled back from STAGE")."""
     svc = _service(state, service)
     position = _position(ctx, svc, stage) if stage is not None else 0
     name = ctx.policy.stage_name(position)
@@ -252,8 +258,8 @@ def rollback(
         cs = stack.containers
         stacks.append(replace(stack, containers=(*cs[:position], c, *cs[position + 1 :])))
         if replace(state, rejections=tuple(rejections)).is_rejected(service, old.version) is None:
-            reason = f"rolled back from {name}"
-            rejections.append(Rejection(service, old.version, reason, ctx.actor, ctx.now))
+            why = reason or f"rolled back from {name}"
+            rejections.append(Rejection(service, old.version, why, ctx.actor, ctx.now))
     new = replace(svc, stacks=tuple(stacks))
     after = replace(_with_service(state, new), rejections=tuple(rejections))
     args = {"service": service, "stage": name, "to": to}

@@ -20,6 +20,13 @@ class Gate:
     approvals: int = 1  # distinct approvers needed when ``approval`` is set
     approvers: tuple[str, ...] = ()  # names or groups who may approve; () = anyone
     self_approval: bool = True  # the release's author may approve it
+    verify: timedelta = timedelta(0)  # how long a new version is watched after the switch
+    max_error_rate: float = 0.01  # share of failed answers that fails the watch
+    standby: timedelta | None = None  # how long the previous containers stay (None: verify)
+
+    def kept(self) -> timedelta:
+        """How long the previous containers of this stage stay after a switch."""
+        return self.verify if self.standby is None else self.standby
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline_kit.config_types import Settings
-from pipeline_kit.lb.haproxy import ServerStat
+from pipeline_kit.lb.stats import ServerStat
 from pipeline_kit.pipeline import routing
 from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.store import journal, reservations

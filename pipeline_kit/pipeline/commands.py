@@ -36,32 +36,38 @@ def promote(
     version: str | None,
     to: str,
     dry_run: bool,
-    canary: int | None,
+    canary: str | None,
     junit_dir: Path | None,
+    pause: bool = False,
     override: str | None = None,
 ) -> Finished:
-    """``promote SERVICE [VERSION] --to STAGE [--canary P] [--override-freeze --reason R]``."""
+    """``promote SERVICE [VERSION] --to STAGE [--canary STEPS [--pause]]
+    [--override-freeze --reason R]``."""
     from pipeline_kit.pipeline import notify
     from pipeline_kit.pipeline.promotion import promote_build, promote_run
+    from pipeline_kit.pipeline.rollout.ramp import parse
     from pipeline_kit.pipeline.signoff import overriding
 
     if not to:
         raise InvalidInput("--to STAGE is required")
+    if pause and canary is None:
+        raise InvalidInput("--pause needs --canary STEPS")
+    ramp = parse(canary, pause) if canary is not None else ()
     hook = None if dry_run else notify.notifier(settings)
     if hook is not None:
         hook.send(notify.STARTED, service, version or "", to, "started")
     try:
         with Unit(settings) as unit:
             build = overriding(promote_build(service, to, version), override)
-            run = promote_run(unit, "promote", service, build, dry_run, canary=canary)
-            shown = canary if canary is not None and run.error is None and not dry_run else None
+            run = promote_run(unit, "promote", service, build, dry_run, ramp=ramp)
+            shown = run.outcome.canary if run.outcome is not None and run.error is None else None
             concluded = conclude(run, settings, junit_dir)
     except PipelineKitError as exc:  # ended before a plan: an unknown service, a lock…
         if hook is not None:
             hook.send(notify.FAILED, service, version or "", to, str(exc).split("\n")[0])
         raise
     if hook is not None:
-        if shown is None:  # a canary's start concludes nothing: its --continue does
+        if shown is None:  # a paused canary concludes nothing yet: its --continue does
             hook.concluded(run)
         concluded.notices = hook.warnings
     return Finished(run, concluded, shown)
@@ -75,11 +81,13 @@ def promote_continue(settings: Settings, service: str, junit_dir: Path | None) -
     hook = notify.notifier(settings)
     with Unit(settings) as unit:
         run = canary_continue(unit, service)
+        shown = run.outcome.canary if run.outcome is not None else None
         concluded = conclude(run, settings, junit_dir)
     if hook is not None:
-        hook.concluded(run)
+        if shown is None:
+            hook.concluded(run)
         concluded.notices = hook.warnings
-    return Finished(run, concluded)
+    return Finished(run, concluded, shown)
 
 
 def promote_abort(settings: Settings, service: str) -> str:

@@ -121,7 +121,7 @@ def promote_run(
     dry_run: bool = False,
     commit: str | None = None,
     before: list[Result] | None = None,
-    canary: int | None = None,
+    ramp: tuple[tuple[int, bool], ...] = (),
     snapshot: State | None = None,
 ) -> Run:
     """Plan ``build`` under the lock and apply it unless refused or ``dry_run``; report it all.
@@ -130,7 +130,8 @@ def promote_run(
     """
     settings = unit.settings
     health = CheckLog(settings)
-    flight = Flight(Scope(frozenset({service})), build, canary, snapshot)
+    canary = ramp[0][0] if ramp else None
+    flight = Flight(Scope(frozenset({service})), build, canary, snapshot, ramp)
     began = time.monotonic()
     try:
         rig = unit.rig(observe=health, checked=health.checked)
@@ -147,13 +148,14 @@ def promote_run(
         return _ended(settings, flight, ask, None, health)
     target = str(plan.args.get("to") or settings.policy.stages[-1])
     what = f"{len(outcome.plan.operations)} container operation(s)"
-    if canary is not None:
+    if outcome.canary is not None:
         incoming = versions_after(plan, service, settings).get(target, "")
-        what = f"canary: {canary}% of {target}'s traffic to {incoming}, nothing committed yet"
+        share = outcome.canary
+        what = f"canary: {share}% of {target}'s traffic to {incoming}, nothing committed yet"
     seconds = time.monotonic() - began
     applied = Result(target, "apply", f"{plan.action} {service}", "passed", what, seconds)
-    final = outcome.plan if canary is None else plan
-    report = _report(settings, ask, final, canary is None, [*health.results, applied], None)
+    final = outcome.plan if outcome.applied else plan
+    report = _report(settings, ask, final, outcome.applied, [*health.results, applied], None)
     return Run(report, outcome, None, final.after)
 
 
@@ -199,13 +201,18 @@ def _ended(
 def canary_continue(unit: Unit, service: str) -> Run:
     """``promote SERVICE --continue``: complete the canary of ``service``."""
     began = time.monotonic()
-    outcome = rollout.resume(unit.rig(), service)
+    checks = CheckLog(unit.settings)
+    outcome = rollout.resume(unit.rig(observe=checks, checked=checks.checked), service)
     plan = outcome.plan
     target, version = str(plan.args["to"]), str(plan.args["version"])
+    what = f"all of {target}'s traffic to {version}"
+    if outcome.canary is not None:
+        what = f"canary: {outcome.canary}% of {target}'s traffic to {version}"
     done = Result(target, "apply", f"continue the canary of {service}", "passed",
-                  f"all of {target}'s traffic to {version}", time.monotonic() - began)  # fmt: skip
+                  what, time.monotonic() - began)  # fmt: skip
     ask = _Ask("promote", service, None, ())
-    report = _report(unit.settings, ask, plan, True, [done], None)
+    results = [*checks.results, done]
+    report = _report(unit.settings, ask, plan, outcome.applied, results, None)
     return Run(report, outcome, None, plan.after)
 
 

@@ -71,10 +71,12 @@ def wanted(state: State) -> list[Wanted]:
 
 
 def _in_flight(unit: Unit, services: frozenset[str] | None) -> set[str]:
-    """Ids of containers that a live apply is starting or stopping: not drift."""
+    """Ids of containers that a live apply is starting or stopping, and standby containers
+    (until the next command removes them): not drift."""
     now = datetime.now(UTC)
     with unit.store.read("journal") as session:
-        live = [e for e in journal.entries(session, services) if e.alive(now)]
+        found = journal.entries(session, services)
+    live = [e for e in found if e.alive(now) or e.phase == journal.STANDBY]
     return {p.id for e in live for p in (*e.starts, *e.stops)}
 
 

@@ -17,8 +17,9 @@ from typing import Any
 from pipeline_kit.config_types import Settings
 from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.lb import ports as listening
-from pipeline_kit.lb.haproxy import HAProxy, ServerStat
+from pipeline_kit.lb.haproxy import HAProxy
 from pipeline_kit.lb.render import Canary, render, upstream_ports
+from pipeline_kit.lb.stats import ServerStat
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
 from pipeline_kit.store import journal
@@ -96,6 +97,18 @@ def running_canaries(entries: Iterable[Entry]) -> dict[tuple[str, int], tuple[st
         for r in (e.canary,)
         if r is not None and r.incoming
     }
+
+
+def canary_steps(entries: Iterable[Entry]) -> dict[tuple[str, int], str]:
+    """(service, position) → the ramp step of every running canary, e.g. ``2/3 (10,25,50)``."""
+    out = {}
+    for e in entries:
+        r = e.canary
+        if e.phase == CANARY and r is not None:
+            steps = r.ramp()
+            shown = ",".join(f"{p}:pause" if pause else str(p) for p, pause in steps)
+            out[(r.service, r.position)] = f"{r.step + 1}/{len(steps)} ({shown})"
+    return out
 
 
 def current(store: Store) -> tuple[State, list[Canary]]:

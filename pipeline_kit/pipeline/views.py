@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline_kit.config_types import Settings
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import Service, State
 from pipeline_kit.pipeline.unit import Unit
 from pipeline_kit.store.database import Scope
+from pipeline_kit.store.journal import Kept
 
 
 def _wild(pattern: str) -> bool:
@@ -45,16 +46,27 @@ class Endpoints:
     state: State
     names: list[str]
     canaries: dict[tuple[str, int], tuple[str, int]]  # (service, position) → (version, %)
+    steps: dict[tuple[str, int], str] = field(default_factory=dict)  # → the ramp's step
 
 
 def endpoints(settings: Settings, pattern: str) -> Endpoints:
-    from pipeline_kit.pipeline.routing import running_canaries
+    from pipeline_kit.pipeline.routing import canary_steps, running_canaries
     from pipeline_kit.store import journal
 
     with Unit(settings) as unit, unit.store.read("show") as session:
         state = session.load_all()
-        canaries = running_canaries(journal.entries(session))
-    return Endpoints(state, matching(list(state.endpoints), pattern, "endpoint"), canaries)
+        entries = journal.entries(session)
+    names = matching(list(state.endpoints), pattern, "endpoint")
+    return Endpoints(state, names, running_canaries(entries), canary_steps(entries))
+
+
+def standby(settings: Settings, names: list[str]) -> list[Kept]:
+    """The standby containers of the services ``names``."""
+    from pipeline_kit.store import journal
+
+    with Unit(settings) as unit, unit.store.read("journal") as session:
+        found = journal.entries(session, frozenset(names))
+    return [k for e in found if e.phase == journal.STANDBY for k in e.kept if k.service in names]
 
 
 def history(settings: Settings, service: str | None, limit: int) -> list[dict[str, object]]:

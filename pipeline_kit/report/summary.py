@@ -143,6 +143,7 @@ def markdown(report: Report, heading: str = "###") -> str:
             f"| {_cell(row.stage) or '–'} | {_cell(row.version) or '–'} | {row.checks} | "
             f"{row.passed} | {row.failed} | {mark} |"
         )
+    lines += _watched(report)
     lines += mermaid(report)
     failures = report.failures
     if failures:
@@ -161,6 +162,21 @@ def markdown(report: Report, heading: str = "###") -> str:
     elif report.command != "check":
         lines += ["", "Nothing was changed."]
     return "\n".join(lines) + "\n"
+
+
+def _watched(report: Report) -> list[str]:
+    """The figures of the verification windows the command watched, passed or not."""
+    watched = [r for r in report.results if r.kind == "watch"]
+    if not watched:
+        return []
+    lines = ["", "Verification window:", ""]
+    for r in watched:
+        took = f" ({r.duration:.1f}s)" if r.duration is not None else ""
+        lines.append(
+            f"- {'✅' if r.ok else '❌'} **{_cell(r.stage)}** `{_cell(r.name)}`: "
+            f"{_cell(r.message)}{took}"
+        )
+    return lines
 
 
 def outputs(report: Report) -> dict[str, str]:

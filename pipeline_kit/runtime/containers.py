@@ -265,6 +265,24 @@ def remove(client: Any, name: str) -> None:
         raise ExternalFailure(f"cannot remove {name}: {one_line(exc)}") from None
 
 
+def state(client: Any, name: str) -> str:
+    """A container's state in one word: docker's status (``exited``, ``restarting``, …),
+    ``unhealthy``, ``restarted`` (it runs, but stopped since it started), or ``missing``."""
+    import docker.errors
+
+    with failures(f"cannot inspect {name}"):
+        try:
+            attrs = client.api.inspect_container(name)
+        except docker.errors.NotFound:
+            return "missing"
+    status = str(attrs.get("State", {}).get("Status", "?"))
+    if status != "running":
+        return status
+    if (attrs.get("State", {}).get("Health") or {}).get("Status") == "unhealthy":
+        return "unhealthy"
+    return "restarted" if int(attrs.get("RestartCount") or 0) else "running"
+
+
 def found(client: Any, host: str, services: frozenset[str] | None = None) -> list[Found]:
     """The labelled containers on a host, of ``services`` when given."""
     with failures(f"cannot list containers on host {host}"):

@@ -283,3 +283,25 @@ def _unhealthy(session: Any, spec: rt.Spec, addresses: dict[int, str]) -> str | 
         if not 200 <= answer.status_code < 300:
             return f"GET {path} at {address} answered {answer.status_code}"
     return None
+
+
+def states(client: Any, ids: list[str]) -> dict[str, str]:
+    """Per container id, the state of the task that runs it: Swarm's (``running``,
+    ``failed``, …), ``restarted`` when it runs after an earlier task of its slot ended, or
+    ``missing`` when no Swarm service holds it or no task of its slot is meant to run."""
+    wanted = set(ids)
+    out = dict.fromkeys(ids, "missing")
+    for found in listed(client) if wanted else []:
+        mine = wanted & set(found.ids)
+        if not mine:
+            continue
+        known = tasks(client, found.name)
+        for cid in mine:
+            slot = found.ids.index(cid) + 1
+            of_slot = [t for t in known if t.slot == slot]
+            current = [t for t in of_slot if t.desired == "running"]
+            if current:
+                state = current[0].state
+                restarted = state == "running" and len(of_slot) > 1
+                out[cid] = "restarted" if restarted else state
+    return out

@@ -24,6 +24,7 @@ from pipeline_kit.store.database import Session
 STARTING = "starting"
 COMMITTED = "committed"
 CANARY = "canary"  # started and healthy, part of a stage's traffic: waits for --continue/--abort
+STANDBY = "standby"  # previous containers out of rotation until ``expires``: a rollback adopts them
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,22 @@ class Incoming:
     stack: int
     address: str
     version: str
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A previous container kept running out of rotation (standby), where it served."""
+
+    id: str
+    service: str
+    stack: int
+    position: int
+    host: str
+    address: str
+    version: str
+
+    def placed(self) -> Placed:
+        return Placed(self.id, self.service, self.stack, self.host, self.version)
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,12 @@ class CanaryRecord:
     version: str | None  # the promotion's version (None: the top one)
     incoming: tuple[Incoming, ...]
     starts: tuple[Started, ...]
+    steps: tuple[tuple[int, bool], ...] = ()  # a ramp: (percent, pause after it) per step
+    step: int = 0  # the ramp's current step
+
+    def ramp(self) -> tuple[tuple[int, bool], ...]:
+        """The steps (one step that pauses: a canary started without a ramp)."""
+        return self.steps or ((self.percent, True),)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +100,8 @@ class CanaryRecord:
             "args": {"service": self.service, "to": self.to, "version": self.version},
             "incoming": [vars(i) for i in self.incoming],
             "starts": [vars(s) for s in self.starts],
+            "steps": [list(s) for s in self.steps],
+            "step": self.step,
         }
 
     @classmethod
@@ -103,6 +128,8 @@ class CanaryRecord:
                 )
                 for s in data.get("starts", ())
             ),
+            tuple((int(p), bool(w)) for p, w in data.get("steps", ())),
+            int(data.get("step", 0)),
         )
 
 
@@ -121,11 +148,15 @@ class Entry:
     starts: tuple[Placed, ...]
     stops: tuple[Placed, ...]
     canary: CanaryRecord | None = None
+    kept: tuple[Kept, ...] = ()  # a standby entry's containers
 
     def alive(self, now: datetime) -> bool:
-        """Whether the process applying it may still be at work (a canary always is)."""
+        """Whether the process applying it may still be at work (a canary always is; a
+        standby entry until its containers' time is up)."""
         if self.phase == CANARY:
             return True
+        if self.phase == STANDBY:
+            return now < self.expires
         if self.owner == socket.gethostname():
             if self.pid == os.getpid():
                 return True
@@ -140,6 +171,8 @@ class Entry:
 
     def describe(self) -> str:
         names = ", ".join(self.services)
+        if self.phase == STANDBY:
+            return f"the standby containers of {names}"
         if self.phase == CANARY:
             return (
                 f"the canary of {names}: 'pipeline-kit promote {names} --continue' "
@@ -222,6 +255,7 @@ def entries(session: Session, services: frozenset[str] | None = None) -> list[En
                 _placed(operations["start"]),
                 _placed(operations["stop"]),
                 _canary(operations.get("canary")),
+                tuple(Kept(**k) for k in operations.get("standby", ())),
             )
         )
     return out
@@ -242,6 +276,27 @@ def set_canary(session: Session, entry: Entry, canary: CanaryRecord) -> None:
         update(t.journal)
         .where(t.journal.c.id == entry.id)
         .values(phase=CANARY, operations=json.dumps(operations, sort_keys=True))
+    )
+
+
+def set_standby(session: Session, entry_id: str, kept: tuple[Kept, ...], until: datetime) -> None:
+    """Keep ``kept`` as standby containers until ``until``; with none left, drop the entry."""
+    if not kept:
+        remove(session, entry_id)
+        return
+    operations = {
+        "start": [],
+        "stop": [vars(k.placed()) for k in kept],
+        "standby": [vars(k) for k in kept],
+    }
+    session.conn.execute(
+        update(t.journal)
+        .where(t.journal.c.id == entry_id)
+        .values(
+            phase=STANDBY,
+            expires=codec.time_text(until),
+            operations=json.dumps(operations, sort_keys=True),
+        )
     )
 
 

@@ -20,6 +20,7 @@ from pipeline_kit.config_types import Hook, SmokeCheck
 from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.lb.render import Canary
 from pipeline_kit.lb.render import edges as routed_edges
+from pipeline_kit.lb.stats import ServerStat
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
@@ -27,7 +28,7 @@ from pipeline_kit.pipeline.rollout.flight import Clock
 from pipeline_kit.pipeline.rollout.ports import Booked, HookRun, Launch, Observe, Routes
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Scope
-from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
+from pipeline_kit.store.journal import CanaryRecord, Entry, Kept, Placed
 from pipeline_kit.store.reservations import PortTaken, Reservation
 
 _K = TypeVar("_K")
@@ -175,6 +176,15 @@ class MemoryTx:
         if entry.id in self.journal:
             self.journal[entry.id] = replace(entry, phase=journal.CANARY, canary=record)
 
+    def set_standby(self, entry_id: str, kept: tuple[Kept, ...], until: datetime) -> None:
+        self._use("journal.standby", write=True)
+        if not kept:
+            self.journal.pop(entry_id, None)
+        elif entry_id in self.journal:
+            stops = tuple(k.placed() for k in kept)
+            entry = replace(self.journal[entry_id], phase=journal.STANDBY, starts=(), stops=stops)
+            self.journal[entry_id] = replace(entry, expires=until, kept=kept)
+
     def remove_entry(self, entry_id: str) -> None:
         self._use("journal.remove", write=True)
         self.journal.pop(entry_id, None)
@@ -288,6 +298,7 @@ class FakeRuntime:
     probes: dict[tuple[str, str], str] = field(default_factory=dict)  # (id, path) → failure
     hook_results: dict[tuple[str, ...], HookRun] = field(default_factory=dict)  # by command
     hooks_run: list[tuple[str, int, str]] = field(default_factory=list)  # service, position, when
+    exited: set[str] = field(default_factory=set)  # containers that stopped by themselves
 
     def place(
         self, plan: Plan, routes: Routes | None, booked: Booked | None = None
@@ -343,6 +354,14 @@ class FakeRuntime:
             self.removed.append(p.id)
         return len(items)
 
+    def states(self, placed: list[Placed]) -> dict[str, str]:
+        self.calls.append("runtime.states")
+        out = {}
+        for p in placed:
+            gone = "exited" if p.id in self.exited else "missing"
+            out[p.id] = "running" if p.id in self.running and p.id not in self.exited else gone
+        return out
+
     def probe(self, launch: Launch, check: SmokeCheck) -> str | None:
         self.calls.append("runtime.probe")
         return self.probes.get((launch.id, check.path))
@@ -395,6 +414,7 @@ class FakeRouter:
     validated: list[str] = field(default_factory=list)  # every config prepared, in order
     canaries: list[list[Canary]] = field(default_factory=list)  # those of each config
     switched: list[str] = field(default_factory=list)  # every config switched to, in order
+    stats: list[ServerStat] = field(default_factory=list)  # what ``servers`` reports
 
     def routes(self, edges: list[tuple[str, int]], taken: list[int]) -> Routes | None:
         self.calls.append("router.routes")
@@ -427,6 +447,10 @@ class FakeRouter:
         if self.fail_drain:
             raise ExternalFailure("haproxy: the master socket does not answer")
         return self.drained
+
+    def servers(self) -> list[ServerStat]:
+        self.calls.append("router.servers")
+        return list(self.stats)
 
 
 # -- time: a clock that never waits ----------------------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.pipeline.effective import describe
-from pipeline_kit.pipeline.rollout import sequences
+from pipeline_kit.pipeline.rollout import canary, sequences
 from pipeline_kit.pipeline.rollout.flight import Build, Flight, Rig, run
 from pipeline_kit.store.database import Scope
 
@@ -26,16 +26,22 @@ class Outcome:
     applied: bool
     notes: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()  # the configuration of every stage it starts containers in
+    canary: int | None = None  # the share a running canary's current step gives the version
 
 
 def apply(
-    rig: Rig, scope: Scope, build: Build, dry_run: bool = False, canary: int | None = None
+    rig: Rig,
+    scope: Scope,
+    build: Build,
+    dry_run: bool = False,
+    canary: int | None = None,
+    ramp: tuple[tuple[int, bool], ...] = (),
 ) -> Outcome:
     """Plan ``build`` under the locks of ``scope`` and apply it, or only plan it (``dry_run``).
 
     A refused plan raises ``ConstraintFailed``.
     """
-    return apply_flight(rig, Flight(scope, build, canary), dry_run)
+    return apply_flight(rig, Flight(scope, build, canary, ramp=ramp), dry_run)
 
 
 def apply_flight(rig: Rig, flight: Flight, dry_run: bool = False) -> Outcome:
@@ -55,17 +61,38 @@ def apply_flight(rig: Rig, flight: Flight, dry_run: bool = False) -> Outcome:
             )
         run(sequences.CANARY_START, rig, flight)
         plan = flight.need_plan()
+        if flight.record is not None:
+            from pipeline_kit.pipeline.rollout.ramp import advance
+
+            done = advance(rig, flight.record.service, resumed=False)
+            if isinstance(done, Flight):
+                final = done.final()
+                return Outcome(final, True, tuple(notes), describe(rig.settings, final))
+            configs = describe(rig.settings, plan)
+            return Outcome(plan, False, tuple(notes), configs, done)
         return Outcome(plan, False, tuple(notes), describe(rig.settings, plan))
     run(sequences.BLUE_GREEN, rig, flight)
     return Outcome(flight.final(), True, tuple(notes), describe(rig.settings, flight.final()))
 
 
 def resume(rig: Rig, service: str) -> Outcome:
-    """``promote SERVICE --continue``: commit the canary's plan, switch all traffic."""
-    flight = Flight(Scope(frozenset({service})))
+    """``promote SERVICE --continue``: the next step of the canary's ramp, or (after the last)
+    commit the canary's plan and switch all traffic. Applied only in that case."""
+    from pipeline_kit.model.actions import promote
+    from pipeline_kit.pipeline.rollout.ramp import advance
+
     notes: list[str] = []
-    run(sequences.CANARY_CONTINUE, replace(rig, note=notes.append), flight)
-    return Outcome(flight.final(), True, tuple(notes))
+    rig = replace(rig, note=notes.append)
+    done = advance(rig, service, resumed=True)
+    if isinstance(done, Flight):
+        return Outcome(done.final(), True, tuple(notes))
+    with rig.ledger.read("canary") as tx:
+        record = canary.running(tx, service).canary
+        state = tx.load(Scope(frozenset({service})))
+    if record is None:  # running returns canaries only
+        raise InvalidInput(f"no canary of {service} is running")
+    plan = promote(state, rig.context(), service, record.to, record.version)
+    return Outcome(plan, False, tuple(notes), (), done)
 
 
 def abort(rig: Rig, service: str) -> str | None:

@@ -48,6 +48,7 @@ def weigh(rig: Rig, flight: Flight) -> None:
             Started(launch.id, launch.stack, launch.position, launch.address, launch.version)
             for launch in flight.launches
         ),
+        flight.ramp,
     )
     addresses = {i.stack: i.address for i in incoming}
     flight.weights = Canary(service, position, percent, addresses)
@@ -63,7 +64,7 @@ def pause(rig: Rig, flight: Flight) -> None:
         tx.set_canary(entry, record)
 
 
-def _running(tx: Tx, service: str) -> journal.Entry:
+def running(tx: Tx, service: str) -> journal.Entry:
     for entry in tx.entries(frozenset({service})):
         if entry.phase == journal.CANARY and entry.canary is not None:
             return entry
@@ -80,9 +81,9 @@ def resume(rig: Rig, flight: Flight) -> None:
     to the commit."""
     service = _service(flight)
     tx = flight.hold(rig.ledger, f"continue the canary of {service}")
-    entry = _running(tx, service)
+    entry = running(tx, service)
     record = entry.canary
-    if record is None:  # _running returns canaries only
+    if record is None:  # running returns canaries only
         raise InvalidInput(f"no canary of {service} is running")
     ctx = rig.context()
     found = promote(tx.load(flight.scope), ctx, service, record.to, record.version)
@@ -100,7 +101,7 @@ def find(rig: Rig, flight: Flight) -> None:
     """``--abort``: the running canary; the state stays as it is, its containers go."""
     service = _service(flight)
     tx = flight.hold(rig.ledger, f"abort the canary of {service}")
-    entry = _running(tx, service)
+    entry = running(tx, service)
     flight.plan = Plan("abort", {"service": service}, State(), State())
     flight.entry, flight.record, flight.commit = entry, entry.canary, False
     flight.removing = list(entry.starts)

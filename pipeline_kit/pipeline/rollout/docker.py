@@ -139,6 +139,15 @@ class DockerRuntime:
         first_error(run_parallel([job(p) for p in items]))
         return len(items)
 
+    def states(self, placed: list[Placed]) -> dict[str, str]:
+        def job(p: Placed) -> Callable[[], str]:
+            name = rt.container_name(p.service, p.stack, p.id)
+            return lambda: rt.state(self.engines.client(p.host), name)
+
+        results = run_parallel([job(p) for p in placed])
+        first_error(results)
+        return {p.id: str(r) for p, r in zip(placed, results, strict=True)}
+
     def probe(self, launch: Launch, check: SmokeCheck) -> str | None:
         return probe_address(launch.address, check)
 

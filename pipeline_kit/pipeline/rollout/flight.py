@@ -29,7 +29,7 @@ from pipeline_kit.pipeline.rollout.ports import (
     Tx,
 )
 from pipeline_kit.store.database import Scope
-from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
+from pipeline_kit.store.journal import CanaryRecord, Entry, Kept, Placed
 
 Build = Callable[[State, Context], Plan]
 _T = TypeVar("_T")
@@ -73,6 +73,7 @@ class Flight:
     build: Build | None = None
     percent: int | None = None  # a canary's share of the stage's traffic
     snapshot: State | None = None  # a dry run plans on this state when given
+    ramp: tuple[tuple[int, bool], ...] = ()  # a canary's steps: (percent, pause after it)
     ctx: Context | None = None
     plan: Plan | None = None
     applied: Plan | None = None  # the plan with the new containers' addresses
@@ -90,6 +91,9 @@ class Flight:
     switched: bool = False  # HAProxy now runs a new config
     seconds: dict[str, float] = field(default_factory=dict)  # step → how long it took
     failed_after: list[str] = field(default_factory=list)  # after_switch hooks that failed
+    seen: list[Entry] = field(default_factory=list)  # the journal entries the plan step read
+    kept: tuple[Kept, ...] = ()  # previous containers kept out of rotation (standby)
+    adopted: list[Entry] = field(default_factory=list)  # standby entries a rollback took from
     tx: Tx | None = None  # a write transaction kept open from one step to a later one
     _open: ExitStack | None = None
 

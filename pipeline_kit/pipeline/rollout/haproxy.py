@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline_kit.config_types import Settings
 from pipeline_kit.lb.haproxy import HAProxy
 from pipeline_kit.lb.render import Canary, edge_ports
+from pipeline_kit.lb.stats import ServerStat
 from pipeline_kit.model.items import State
 from pipeline_kit.pipeline import routing
 from pipeline_kit.pipeline.rollout.ports import Routes
@@ -43,3 +44,6 @@ class HAProxyRouter:
 
     def drain(self) -> bool:
         return self.proxy.drain(self.drain_seconds)
+
+    def servers(self) -> list[ServerStat]:
+        return self.proxy.stats()

@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline_kit.config_types import Hook, SmokeCheck
 from pipeline_kit.lb.render import Canary
+from pipeline_kit.lb.stats import ServerStat
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.pipeline.rollout.ports import Booked, HookRun, Launch, Observe, Routes
@@ -36,6 +37,9 @@ class NoRuntime:
     def probe(self, launch: Launch, check: SmokeCheck) -> str | None:
         return None
 
+    def states(self, placed: list[Placed]) -> dict[str, str]:
+        return {p.id: "running" for p in placed}
+
     def run_hook(self, plan: Plan, service: str, position: int, hook: Hook) -> HookRun:
         return HookRun(0, "not run: runtime none records operations only")
 
@@ -60,3 +64,6 @@ class NoRouter:
 
     def drain(self) -> bool:
         return True
+
+    def servers(self) -> list[ServerStat]:
+        return []

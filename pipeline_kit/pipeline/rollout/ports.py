@@ -15,11 +15,12 @@ from typing import Any, Protocol
 
 from pipeline_kit.config_types import Hook, SmokeCheck
 from pipeline_kit.lb.render import Canary
+from pipeline_kit.lb.stats import ServerStat
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
 from pipeline_kit.store.database import Scope
-from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
+from pipeline_kit.store.journal import CanaryRecord, Entry, Kept, Placed
 from pipeline_kit.store.reservations import Reservation
 
 Routes = tuple[str, dict[tuple[str, int], int]]  # HAProxy's bind address, edge → port
@@ -62,6 +63,10 @@ class Tx(Protocol):
     def set_committed(self, entry_id: str) -> None: ...
 
     def set_canary(self, entry: Entry, record: CanaryRecord) -> None: ...
+
+    def set_standby(self, entry_id: str, kept: tuple[Kept, ...], until: datetime) -> None:
+        """The entry keeps ``kept`` out of rotation until ``until`` (none: it goes)."""
+        ...
 
     def remove_entry(self, entry_id: str) -> None: ...
 
@@ -169,6 +174,11 @@ class Runtime(Protocol):
         what it answered."""
         ...
 
+    def states(self, placed: list[Placed]) -> dict[str, str]:
+        """Per container id: ``running``, ``unhealthy``, ``restarted`` (runs again after it
+        stopped), ``restarting``, ``exited``, … or ``missing`` when its host does not run it."""
+        ...
+
     def run_hook(self, plan: Plan, service: str, position: int, hook: Hook) -> HookRun:
         """Run ``hook`` once in a one-off container of the version ``plan`` puts at
         ``position``, with that stage's configuration; output with secrets masked."""
@@ -205,4 +215,8 @@ class Router(Protocol):
 
     def drain(self) -> bool:
         """Wait for the previous generation's connections; False if some are still open."""
+        ...
+
+    def servers(self) -> list[ServerStat]:
+        """Every server's status and counters, as the load balancer reports them now."""
         ...

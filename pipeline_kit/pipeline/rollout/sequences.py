@@ -9,18 +9,24 @@ Blue-green (every write: promote, rollback, push, pop, scale, …), a canary's s
 failure undoes what was done: started containers are removed, the journal entry dropped, the
 state untouched. A process killed anywhere leaves a journal entry that the next command's
 ``recover`` step finishes or undoes.
+
+A stage's gate may keep the previous containers on standby after the switch (``standby``;
+a rollback then adopts them instead of starting new ones) and watch the new version for a
+verification window (``watch``), which rolls back by itself on a breach. A canary ramp
+(``ramp``) runs that window after each of its steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from pipeline_kit.pipeline.rollout import canary, hooks
+from pipeline_kit.pipeline.rollout import canary, hooks, standby, watch
 from pipeline_kit.pipeline.rollout import steps as s
 from pipeline_kit.pipeline.rollout.flight import Step
 
 RECOVER = Step("recover", s.recover)
 PLAN = Step("plan", s.plan)
+ADOPT = Step("adopt standby", standby.adopt, undo=standby.unadopt)
 JOURNAL = Step("journal", s.journal_plan, undo=s.forget, checkpoint="journaled")
 START = Step("start", s.start, undo=s.remove_started, checkpoint="started")
 HEALTHY = Step("healthy", s.healthy)
@@ -30,6 +36,8 @@ VALIDATE_ROUTING = Step("validate routing", s.validate_routing, checkpoint="heal
 COMMIT = Step("commit", s.commit, point_of_no_return=True, checkpoint="committed")
 SWITCH = Step("switch", s.switch)
 DRAIN = Step("drain", s.drain)
+KEEP = Step("standby", standby.keep)
+WATCH = Step("watch", watch.watch)
 REMOVE = Step("remove", s.remove, checkpoint="removed")
 CLOSE = Step("close", s.forget)
 HOOKS_AFTER = Step("after_switch hooks", hooks.after_switch)
@@ -38,6 +46,7 @@ VERDICT = Step("verdict", hooks.verdict)
 BLUE_GREEN = (
     RECOVER,
     PLAN,
+    ADOPT,
     JOURNAL,
     START,
     HEALTHY,
@@ -48,6 +57,8 @@ BLUE_GREEN = (
     SWITCH,
     HOOKS_AFTER,
     DRAIN,
+    KEEP,
+    WATCH,
     REMOVE,
     CLOSE,
     VERDICT,
@@ -77,6 +88,8 @@ CANARY_CONTINUE = (
     SWITCH,
     HOOKS_AFTER,
     DRAIN,
+    KEEP,
+    Step("end standby", standby.release),  # the ramp's windows ran: none to wait for
     REMOVE,
     CLOSE,
     VERDICT,

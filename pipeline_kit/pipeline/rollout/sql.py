@@ -11,7 +11,7 @@ from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
 from pipeline_kit.store import journal, ledger, reservations
 from pipeline_kit.store.database import Scope, Session, Store
-from pipeline_kit.store.journal import CanaryRecord, Entry, Placed
+from pipeline_kit.store.journal import CanaryRecord, Entry, Kept, Placed
 from pipeline_kit.store.reservations import Reservation
 
 
@@ -55,6 +55,9 @@ class SqlTx:
 
     def set_canary(self, entry: Entry, record: CanaryRecord) -> None:
         journal.set_canary(self.session, entry, record)
+
+    def set_standby(self, entry_id: str, kept: tuple[Kept, ...], until: datetime) -> None:
+        journal.set_standby(self.session, entry_id, kept, until)
 
     def remove_entry(self, entry_id: str) -> None:
         journal.remove(self.session, entry_id)

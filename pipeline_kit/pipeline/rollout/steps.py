@@ -14,7 +14,6 @@ from pipeline_kit.model.errors import ConstraintFailed, PipelineKitError
 from pipeline_kit.model.items import Container, Service, Stack, State
 from pipeline_kit.pipeline import routing
 from pipeline_kit.pipeline.rollout.flight import Flight, Rig
-from pipeline_kit.pipeline.rollout.ports import Tx
 from pipeline_kit.store import journal
 from pipeline_kit.store.database import Scope
 
@@ -36,7 +35,10 @@ def recover_entries(rig: Rig, services: frozenset[str] | None) -> list[str]:
     for entry in found:
         if entry.alive(now):
             continue
-        if entry.phase == journal.COMMITTED:
+        if entry.phase == journal.STANDBY:
+            count = rig.runtime.remove(entry.stops)
+            line = f"removed {count} standby container(s) of {', '.join(entry.services)}"
+        elif entry.phase == journal.COMMITTED:
             count = rig.runtime.remove(entry.stops)
             line = (
                 f"recovered: finished the interrupted {entry.describe()}: the state was "
@@ -48,7 +50,8 @@ def recover_entries(rig: Rig, services: frozenset[str] | None) -> list[str]:
                 f"recovered: undid the interrupted {entry.describe()}: removed {count} "
                 "container(s) it had started, the state was not changed"
             )
-        gone = entry.stops if entry.phase == journal.COMMITTED else entry.starts
+        done = entry.phase in (journal.COMMITTED, journal.STANDBY)
+        gone = entry.stops if done else entry.starts
         with rig.ledger.write(Scope(), "journal") as tx:
             tx.release_ports([p.id for p in gone])
             tx.remove_entry(entry.id)
@@ -56,8 +59,9 @@ def recover_entries(rig: Rig, services: frozenset[str] | None) -> list[str]:
     return lines
 
 
-def _busy(tx: Tx, services: frozenset[str], now: datetime) -> journal.Entry | None:
-    return next((e for e in tx.entries(services) if e.alive(now)), None)
+def _busy(found: list[journal.Entry], now: datetime) -> journal.Entry | None:
+    """An apply in flight among ``found`` (standby containers wait for nobody)."""
+    return next((e for e in found if e.phase != journal.STANDBY and e.alive(now)), None)
 
 
 def plan(rig: Rig, flight: Flight) -> None:
@@ -73,7 +77,8 @@ def plan(rig: Rig, flight: Flight) -> None:
         flight.ctx, flight.plan = ctx, found
         if found.violations:
             raise ConstraintFailed(found.violations)
-        busy = _busy(tx, flight.scope.services | frozenset(found.services_changed()), ctx.now)
+        flight.seen = tx.entries(flight.scope.services | frozenset(found.services_changed()))
+        busy = _busy(flight.seen, ctx.now)
         if busy is None:
             return
         flight.release()
@@ -122,13 +127,14 @@ def lease(rig: Rig) -> timedelta:
 
 
 def forget(rig: Rig, flight: Flight) -> None:
-    """Drop the flight's journal entry and release the ports of the containers it removed
-    (undo of ``journal``, and the last step of all)."""
-    if flight.entry is None:
+    """Drop the flight's journal entry, unless it keeps standby containers, and release the
+    ports of the containers it removed (undo of ``journal``, and the last step of all)."""
+    if flight.entry is None or (flight.kept and not flight.removed):
         return
     with rig.ledger.write(Scope(), "journal") as tx:
         tx.release_ports([p.id for p in flight.removed])
-        tx.remove_entry(flight.entry.id)
+        if not flight.kept:
+            tx.remove_entry(flight.entry.id)
 
 
 def start(rig: Rig, flight: Flight) -> None:

@@ -181,6 +181,9 @@ class SwarmRuntime:
         first_error(run_parallel([job(name) for name in names]))
         return len(items)
 
+    def states(self, placed: list[Placed]) -> dict[str, str]:
+        return swarm.states(self.client, [p.id for p in placed])
+
     def probe(self, launch: Launch, check: SmokeCheck) -> str | None:
         return probe_address(launch.address, check)
 
