@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipeline_kit.cli.options import DryRun, Json, JunitDir, StrictFeedback, settings
+
+if TYPE_CHECKING:
+    from pipeline_kit.config_types import Settings
+    from pipeline_kit.pipeline.commands import Finished
 
 Canary = Annotated[
     str | None,
@@ -78,21 +82,29 @@ def promote(
         finished = commands.promote(
             config, service, version, to, dry_run, canary, junit_dir, pause, override
         )
-    outcome = finished.run.outcome
-    if outcome is not None:
-        for line in outcome.notes:
-            render.note(line)
-        verdict = None
-        if finished.canary is not None:
-            stage = to or "the stage"
-            verdict = (
-                f"canary: {finished.canary}% of {stage}'s traffic goes to the incoming version, "
-                f"nothing is committed; 'pipeline-kit promote {service} --continue' completes "
-                "it, --abort goes back"
-            )
-        kind = config.runtime.kind
-        render.plan(outcome.plan, config.policy, outcome.applied, kind, verdict, outcome.configs)
+    _show(finished, config, service, to)
     end(finished, junit_dir, strict_feedback)
+
+
+def _show(finished: Finished, config: Settings, service: str, to: str) -> None:
+    """The notes and the plan of a promotion, and where its canary stands."""
+    from pipeline_kit.cli import render
+
+    outcome = finished.run.outcome
+    if outcome is None:
+        return
+    for line in outcome.notes:
+        render.note(line)
+    verdict = None
+    if finished.canary is not None:
+        stage = to or "the stage"
+        verdict = (
+            f"canary: {finished.canary}% of {stage}'s traffic goes to the incoming version, "
+            f"nothing is committed; 'pipeline-kit promote {service} --continue' completes "
+            "it, --abort goes back"
+        )
+    kind = config.runtime.kind
+    render.plan(outcome.plan, config.policy, outcome.applied, kind, verdict, outcome.configs)
 
 
 def check(

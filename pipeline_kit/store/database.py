@@ -8,7 +8,6 @@ Both give up after ``lock_timeout`` seconds with one clear line.
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
-from pipeline_kit.store import codec, freezes
+from pipeline_kit.store import codec, freezes, history
 from pipeline_kit.store import tables as t
 
 
@@ -342,53 +341,11 @@ class Session:
     def apply(self, plan: Plan, policy: Policy, actor: str, now: datetime) -> None:
         """Write the plan's new state and record it in the history."""
         self.write_state(plan.before, plan.after)
-        touched = set(plan.services_changed())
-        for key in ("service", "name", "parent", "child"):
-            value = plan.args.get(key)
-            if isinstance(value, str) and value in plan.after.services:
-                touched.add(value)
-        endpoint = plan.args.get("endpoint")  # connect, switch: the endpoint's main service
-        if isinstance(endpoint, str) and endpoint in plan.after.endpoints:
-            touched.add(plan.after.endpoints[endpoint].service)
-        changes = {
-            name: {
-                "before": stage_versions(plan.before, name, policy),
-                "after": stage_versions(plan.after, name, policy),
-            }
-            for name in sorted(touched)
-        }
-        self.conn.execute(
-            insert(t.history).values(
-                at=codec.time_text(now),
-                actor=actor,
-                action=plan.action,
-                services="," + ",".join(sorted(touched)) + ",",
-                args=json.dumps(plan.args, sort_keys=True, default=str),
-                changes=json.dumps(changes, sort_keys=True),
-            )
-        )
+        history.record(self.conn, plan, policy, actor, now)
 
     def history(self, service: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """History entries, oldest first (the last ``limit`` of them)."""
-        if self.empty:
-            return []
-        query = select(t.history).order_by(t.history.c.id.desc())
-        if service is not None:
-            query = query.where(t.history.c.services.like(f"%,{_like(service)},%", escape="\\"))
-        if limit is not None:
-            query = query.limit(limit)
-        rows = list(self.conn.execute(query).mappings())
-        return [
-            {
-                "id": r["id"],
-                "at": r["at"],
-                "actor": r["actor"],
-                "action": r["action"],
-                "args": json.loads(r["args"]),
-                "changes": json.loads(r["changes"]),
-            }
-            for r in reversed(rows)
-        ]
+        return [] if self.empty else history.entries(self.conn, service, limit)
 
 
 _ORDER = (
@@ -401,19 +358,3 @@ _ORDER = (
     "approvals",
     "rejections",
 )
-
-
-def _like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def stage_versions(state: State, name: str, policy: Policy) -> dict[str, list[str]]:
-    """``{"prod": ["v1", "v1"], ...}``: per stage, the version on each stack."""
-    service = state.services.get(name)
-    if service is None:
-        return {}
-    out: dict[str, list[str]] = {}
-    for stack in service.stacks:
-        for pos, c in enumerate(stack.containers):
-            out.setdefault(policy.stage_name(pos), []).append(c.version)
-    return out

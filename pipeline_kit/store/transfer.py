@@ -171,6 +171,23 @@ def export_document(session: Session) -> str:
 
 def parse_document(text: str, source: str) -> tuple[State, list[dict[str, Any]]]:
     """Validate an export file; the state it holds and its history entries."""
+    doc = _validated(text, source)
+    try:
+        state = _state_of(doc)
+        for service in state.services.values():
+            check_name("service", service.name)
+            check_image(service.image)
+            for stack in service.stacks:
+                check_host(stack.host)
+        for endpoint in state.endpoints.values():
+            check_name("endpoint", endpoint.name)
+    except (ValueError, InvalidInput) as exc:
+        raise InvalidInput(f"{source}: invalid state file: {exc}") from None
+    return state, [h.model_dump() for h in doc.history]
+
+
+def _validated(text: str, source: str) -> _Document:
+    """The document of an export file, its format and shape checked."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -186,7 +203,7 @@ def parse_document(text: str, source: str) -> tuple[State, list[dict[str, Any]]]
             f"(this pipeline-kit reads {FORMAT_VERSION})"
         )
     try:
-        doc = _Document.model_validate(data)
+        return _Document.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -194,54 +211,41 @@ def parse_document(text: str, source: str) -> tuple[State, list[dict[str, Any]]]
             f"{source}: invalid state file at {where}: {first['msg']} "
             f"({exc.error_count()} problem{'s' if exc.error_count() != 1 else ''})"
         ) from None
-    try:
-        state = codec.build_state(
-            [{"name": s.name, "image": s.image} for s in doc.services],
-            [
-                {"service": s.name, "idx": k.index, "host": k.host}
-                for s in doc.services
-                for k in s.stacks
-            ],
-            [
-                {"service": s.name, "stack": k.index, "position": pos, **c.model_dump()}
-                for s in doc.services
-                for k in s.stacks
-                for pos, c in enumerate(k.containers)
-            ],
-            [e.model_dump() for e in doc.endpoints],
-            [{"service": tr.service, "position": tr.position} for tr in doc.trees],
-            [
-                {
-                    "service": tr.service,
-                    "position": tr.position,
-                    "seq": seq,
-                    "parent": e.parent,
-                    "child": e.child,
-                    "child_position": e.position,
-                }
-                for tr in doc.trees
-                for seq, e in enumerate(tr.edges)
-            ],
-            [a.model_dump() for a in doc.approvals],
-            [r.model_dump() for r in doc.rejections],
-        )
-        state = replace(
-            state,
-            holds=freezes.build_holds(h.model_dump() for h in doc.holds),
-            authors=freezes.build_authors(a.model_dump() for a in doc.authors),
-        )
-        for service in state.services.values():
-            check_name("service", service.name)
-            check_image(service.image)
-            for stack in service.stacks:
-                check_host(stack.host)
-        for endpoint in state.endpoints.values():
-            check_name("endpoint", endpoint.name)
-    except ValueError as exc:
-        raise InvalidInput(f"{source}: invalid state file: {exc}") from None
-    except InvalidInput as exc:
-        raise InvalidInput(f"{source}: invalid state file: {exc}") from None
-    return state, [h.model_dump() for h in doc.history]
+
+
+def _state_of(doc: _Document) -> State:
+    """The state a validated document holds (ValueError when its parts do not fit)."""
+    stacks = [(s, k) for s in doc.services for k in s.stacks]
+    edges = [(tr, seq, e) for tr in doc.trees for seq, e in enumerate(tr.edges)]
+    state = codec.build_state(
+        [{"name": s.name, "image": s.image} for s in doc.services],
+        [{"service": s.name, "idx": k.index, "host": k.host} for s, k in stacks],
+        [
+            {"service": s.name, "stack": k.index, "position": pos, **c.model_dump()}
+            for s, k in stacks
+            for pos, c in enumerate(k.containers)
+        ],
+        [e.model_dump() for e in doc.endpoints],
+        [{"service": tr.service, "position": tr.position} for tr in doc.trees],
+        [
+            {
+                "service": tr.service,
+                "position": tr.position,
+                "seq": seq,
+                "parent": e.parent,
+                "child": e.child,
+                "child_position": e.position,
+            }
+            for tr, seq, e in edges
+        ],
+        [a.model_dump() for a in doc.approvals],
+        [r.model_dump() for r in doc.rejections],
+    )
+    return replace(
+        state,
+        holds=freezes.build_holds(h.model_dump() for h in doc.holds),
+        authors=freezes.build_authors(a.model_dump() for a in doc.authors),
+    )
 
 
 def import_document(session: Session, state: State, history: list[dict[str, Any]]) -> None:
