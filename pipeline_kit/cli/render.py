@@ -131,6 +131,23 @@ def service_json(service: Service, policy: Policy, state: State | None = None) -
     }
 
 
+def standby_json(kept: Iterable[Kept], service: str, policy: Policy) -> list[dict[str, Any]]:
+    """The standby containers of ``service``: out of rotation, kept for an instant rollback."""
+    return [
+        {
+            "stack": k.stack,
+            "position": k.position,
+            "stage": policy.stage_name(k.position),
+            "version": k.version,
+            "id": k.id,
+            "host": k.host,
+            "address": k.address,
+        }
+        for k in kept
+        if k.service == service
+    ]
+
+
 def services_table(services: Iterable[Service], policy: Policy, state: State | None = None) -> None:
     rows = list(services)
     height = max([len(policy.stages), *(svc.height for svc in rows)])

@@ -24,7 +24,12 @@ def _services(pattern: str, as_json: bool, view: str) -> None:
             return
         render.stacks_table(rows)
     elif as_json:
-        render.emit_json([render.service_json(s, config.policy, around) for s in found])
+        rows = [render.service_json(s, config.policy, around) for s in found]
+        if view == "containers":  # and the standby ones, out of rotation
+            kept = views.standby(config, [s.name for s in found])
+            for row in rows:
+                row["standby"] = render.standby_json(kept, row["name"], config.policy)
+        render.emit_json(rows)
         return
     elif view == "containers":
         kept = views.standby(config, [s.name for s in found])
