@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up pipeline-kit in ./.venv. As root on Debian, also the real components it drives:
 # git, docker.io, docker-registry, haproxy and busybox-static; with "test", also the test tools and
-# the PostgreSQL server the store tests run against, groovy for the Jenkins library and
-# chromium with chromium-driver for the dashboard.
+# the PostgreSQL server the store tests run against, groovy for the Jenkins library,
+# chromium with chromium-driver for the dashboard, and iproute2/openssh-server for the
+# multi-host test bed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,12 @@ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(hapr
 if [ "$want_tests" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     && ! command -v initdb >/dev/null 2>&1; then
     missing+=(postgresql)
+fi
+# The multi-host tests run engines in network namespaces (ip, nsenter) and one behind sshd.
+if [ "$want_tests" = 1 ]; then
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+    [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 fi
 # The test suite also parses the Jenkins library with Debian's groovy.
 if [ "$want_tests" = 1 ] && ! command -v groovy >/dev/null 2>&1; then

@@ -12,6 +12,7 @@ from pipeline_kit.cli.main import main
 from tests.support.browser import browser  # noqa: F401
 from tests.support.docker import busybox_image, docker_client, docker_url  # noqa: F401
 from tests.support.github_server import github_server  # noqa: F401
+from tests.support.multihost import bed  # noqa: F401
 from tests.support.postgres import postgres_server_url, postgres_url  # noqa: F401
 from tests.support.registry import registry_factory, registry_url  # noqa: F401
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import typer
 
-from pipeline_kit.cli import dashboard, deliver, edit, freeze, lb, promote, show, state
+from pipeline_kit.cli import dashboard, deliver, edit, freeze, hosts, lb, promote, show, state
 from pipeline_kit.cli.errors import run
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ stack_app = _group("stack", "Scale a service: add or remove a stack.")
 endpoint_app = _group("endpoint", "Add public endpoints.")
 state_app = _group("state", "Export or import the whole state.")
 lb_app = _group("lb", "The HAProxy in front of the endpoints.")
+host_app = _group("host", "The Docker hosts: list them, drain one for maintenance.")
 
 app.command()(edit.init)
 Command = Callable[..., None]
@@ -85,6 +86,8 @@ state_app.command("import")(state.import_)
 lb_app.command("render")(lb.render_config)
 lb_app.command("apply")(lb.apply)
 lb_app.command("status")(lb.status)
+host_app.command("list")(hosts.list_hosts)
+host_app.command("drain")(hosts.drain)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from pipeline_kit.model.items import (
     check_image,
     check_name,
 )
+from pipeline_kit.model.placement import by_load, pick
 from pipeline_kit.model.plan import Operation, Plan
 from pipeline_kit.model.policy import Policy
 
@@ -290,7 +291,7 @@ def add_service(
     if not listed:
         raise InvalidInput("give at least one --version: every container has a version")
     listed += [listed[-1]] * (ctx.policy.min_height - len(listed))
-    host_list = [check_host(h) for h in hosts] or ["local"]
+    host_list = by_load(state, [check_host(h) for h in hosts]) or ["local"]
     new_stacks, ops = [], []
     for index in range(stacks):
         containers = tuple(Container(ctx.new_id(), v, ctx.now) for v in listed)
@@ -305,13 +306,17 @@ def add_service(
     return _finish("service add", args, ctx, state, after, ops, entries, [name])
 
 
-def add_stack(state: State, ctx: Context, service: str, host: str | None = None) -> Plan:
-    """One more stack, identical to the others (scale out)."""
+def add_stack(
+    state: State, ctx: Context, service: str, host: str | None = None, hosts: Iterable[str] = ()
+) -> Plan:
+    """One more stack, identical to the others (scale out), on ``host``; else on the least
+    loaded of ``hosts`` that holds none of the service's stacks (``placement.pick``)."""
     svc = _service(state, service)
     template = svc.stacks[0]
     index = max(s.index for s in svc.stacks) + 1
     containers = tuple(replace(c, id=ctx.new_id(), address=None) for c in template.containers)
-    stack = Stack(index, check_host(host) if host else template.host, containers)
+    where = check_host(host) if host else pick(state, list(hosts), service)
+    stack = Stack(index, where or template.host, containers)
     ops = [_start(service, index, pos, c) for pos, c in enumerate(containers)]
     new = replace(svc, stacks=(*svc.stacks, stack))
     after = _with_service(state, new)

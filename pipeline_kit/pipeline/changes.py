@@ -56,7 +56,8 @@ def add_service(
 
 
 def add_stack(settings: Settings, service: str, host: str | None, dry_run: bool) -> Outcome:
-    return _apply(settings, "add_stack", (service, host), dry_run, (service,))
+    hosts = [h.name for h in settings.runtime.hosts]
+    return _apply(settings, "add_stack", (service, host, hosts), dry_run, (service,))
 
 
 def remove_stack(settings: Settings, service: str, stack: int | None, dry_run: bool) -> Outcome:

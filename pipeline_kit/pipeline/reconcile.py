@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from pipeline_kit.config_types import Settings
+from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.lb.render import edges
 from pipeline_kit.model.actions import Context
 from pipeline_kit.model.errors import InvalidInput
@@ -103,10 +104,14 @@ def survey(unit: Unit, state: State) -> Survey:
         return lambda: rt.found(engines.client(host), host, names)
 
     running: dict[str, rt.Found] = {}
-    for result in run_parallel([listing(h) for h in hosts]):
-        if isinstance(result, BaseException):
+    down: dict[str, str] = {}  # host → why it does not answer
+    for host, result in zip(hosts, run_parallel([listing(h) for h in hosts]), strict=True):
+        if isinstance(result, ExternalFailure):
+            down[host] = str(result)
+        elif isinstance(result, BaseException):
             raise result
-        running.update((f.id, f) for f in result)
+        else:
+            running.update((f.id, f) for f in result)
     out = Survey()
     items = wanted(state)
     probes: list[Callable[[], str | None]] = []
@@ -117,7 +122,9 @@ def survey(unit: Unit, state: State) -> Survey:
         f = running.get(w.id)
         if w.id in skip:
             continue
-        if f is None:
+        if w.host in down:
+            out.drift.append(Drift("unreachable", w.service, w.stack, w.host, name, down[w.host]))
+        elif f is None:
             out.drift.append(Drift("missing", w.service, w.stack, w.host, name, "not running"))
         elif f.version != w.version:
             detail = f"runs {f.version}, the state says {w.version}"

@@ -14,7 +14,7 @@ from typing import Any
 from pipeline_kit.config_types import Host, Runtime
 from pipeline_kit.errors import ExternalFailure
 from pipeline_kit.health import healthy
-from pipeline_kit.runtime.engine import LABEL, SERVICE_LABEL, failures, one_line
+from pipeline_kit.runtime.engine import LABEL, SERVICE_LABEL, failures
 
 _POLL = 0.1
 
@@ -187,7 +187,7 @@ def wait_healthy(container: Any, spec: Spec, runtime: Runtime, deadline: float) 
     session = requests.Session()
     try:
         while True:
-            with failures(f"cannot inspect {spec.name}"):
+            with failures(f"cannot inspect {spec.name} on host {spec.host.name}"):
                 container.reload()
             state = container.attrs.get("State", {})
             if state.get("Status") in ("exited", "dead") or state.get("Restarting"):
@@ -249,20 +249,16 @@ def check_once(spec_address: str, runtime: Runtime, path: str | None = None) -> 
 def remove(client: Any, name: str) -> None:
     """Stop and remove a container; a container already gone is fine."""
     import docker.errors
-    import requests
 
-    try:
-        container = client.containers.get(name)
-    except docker.errors.NotFound:
-        return
-    except (docker.errors.DockerException, requests.RequestException) as exc:
-        raise ExternalFailure(f"cannot remove {name}: {one_line(exc)}") from None
-    try:
-        container.remove(force=True)
-    except docker.errors.NotFound:
-        return
-    except (docker.errors.DockerException, requests.RequestException) as exc:
-        raise ExternalFailure(f"cannot remove {name}: {one_line(exc)}") from None
+    with failures(f"cannot remove {name}"):
+        try:
+            container = client.containers.get(name)
+        except docker.errors.NotFound:
+            return
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            return
 
 
 def state(client: Any, name: str) -> str:

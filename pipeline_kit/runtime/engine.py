@@ -39,6 +39,13 @@ def failures(what: str) -> Iterator[None]:
         raise
     except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
         raise ExternalFailure(f"{what}: {one_line(exc)}") from None
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "paramiko":  # ssh:// hosts
+            raise
+        hint = ""
+        if type(exc).__name__ == "ChannelException":
+            hint = " (the host's sshd refused one more session: raise its MaxSessions)"
+        raise ExternalFailure(f"{what}: ssh: {one_line(exc)}{hint}") from None
 
 
 class Engines:
@@ -54,8 +61,6 @@ class Engines:
 
     def client(self, name: str) -> Any:
         """A connected ``docker.DockerClient`` for host ``name`` (exit 3 when unreachable)."""
-        import docker
-
         with self._lock:
             client = self._clients.get(name)
             if client is not None:
@@ -68,13 +73,7 @@ class Engines:
                     "is the Docker engine running?"
                 )
             with failures(f"docker host {host.name} ({host.url}) is unreachable"):
-                client = docker.DockerClient(
-                    base_url=host.url,
-                    tls=_tls(host),
-                    timeout=60,
-                    max_pool_size=32,
-                    use_ssh_client=host.url.startswith("ssh://"),
-                )
+                client = _connect(host)
                 client.ping()
             self._clients[name] = client
             return client
@@ -90,6 +89,30 @@ class Engines:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _connect(host: Host) -> Any:
+    """A client of ``host``. ssh:// goes through paramiko (``docker[ssh]``): it reads
+    ``~/.ssh/config`` and refuses a host key that ``~/.ssh/known_hosts`` does not list.
+
+    With a CA of its own (``tls_ca``) the client must not let requests swap it for
+    ``REQUESTS_CA_BUNDLE``: the API version is read with the environment ignored, then the
+    client is made with that version."""
+    import docker
+
+    if not host.tls_ca:
+        return docker.DockerClient(base_url=host.url, tls=_tls(host), timeout=60, max_pool_size=32)
+    probe = docker.DockerClient(base_url=host.url, tls=_tls(host), timeout=60, version="1.24")
+    try:
+        probe.api.trust_env = False
+        version = probe.version()["ApiVersion"]
+    finally:
+        probe.close()
+    client = docker.DockerClient(
+        base_url=host.url, tls=_tls(host), timeout=60, max_pool_size=32, version=version
+    )
+    client.api.trust_env = False
+    return client
 
 
 def _tls(host: Host) -> Any:

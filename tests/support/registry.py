@@ -260,9 +260,9 @@ class TokenServer:
 # ----------------------------------------------------------------------- registries
 
 
-def _free_port() -> int:
+def _free_port(bind: str = HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
+        sock.bind((bind, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -275,6 +275,7 @@ class RunningRegistry:
     port: int
     auth: Auth
     tls: bool
+    bind: str = HOST
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     username: str | None = None
@@ -283,8 +284,8 @@ class RunningRegistry:
 
     @property
     def host(self) -> str:
-        """``127.0.0.1:PORT``."""
-        return f"{HOST}:{self.port}"
+        """``127.0.0.1:PORT`` (or the address it was started on)."""
+        return f"{self.bind}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -416,13 +417,13 @@ def _launch(registry: RunningRegistry, keys: KeyPair | None) -> bool:
 
 
 def start_registry(
-    auth: Auth = "none", *, tls: bool = False, answer_with: AnswerWith = "both"
+    auth: Auth = "none", *, tls: bool = False, answer_with: AnswerWith = "both", bind: str = HOST
 ) -> RunningRegistry:
-    """Start a registry on a free 127.0.0.1 port; wait until ``/v2/`` answers."""
+    """Start a registry on a free port of ``bind`` (127.0.0.1); wait until ``/v2/`` answers."""
     if not Path(BINARY).is_file():
         pytest.fail(f"{BINARY} not found: apt-get install docker-registry (Debian's package)")
     folder = Path(tempfile.mkdtemp(prefix="pk-registry-", dir="/tmp"))
-    registry = RunningRegistry(folder, _free_port(), auth, tls)
+    registry = RunningRegistry(folder, _free_port(bind), auth, tls, bind)
     try:
         if auth != "none":
             registry.username = USERNAME
@@ -435,7 +436,7 @@ def start_registry(
             registry.ca = str(folder / "tls.crt")
         for attempt in range(3):  # another process may take the free port first
             if attempt:
-                registry.port = _free_port()
+                registry.port = _free_port(bind)
             if _launch(registry, keys):
                 break
         else:

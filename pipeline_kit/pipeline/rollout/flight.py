@@ -36,9 +36,12 @@ _T = TypeVar("_T")
 
 
 def checkpoint(step: str) -> None:
-    """Fault injection for the recovery tests: ``PIPELINE_KIT_KILL_AT=step`` kills us here."""
+    """Fault injection for the recovery tests: ``PIPELINE_KIT_KILL_AT=step`` kills us here;
+    ``PIPELINE_KIT_STOP_AT=step`` stops us (SIGSTOP) until the test sends SIGCONT."""
     if os.environ.get("PIPELINE_KIT_KILL_AT") == step:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("PIPELINE_KIT_STOP_AT") == step:
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 @dataclass
