@@ -496,7 +496,7 @@ def _with_endpoint(stage: str = "prod") -> State:
 @pytest.mark.parametrize(("stage", "position"), [("prod", 0), ("qa", 1), ("2", 2)])
 def test_endpoint_add_makes_one_tree_per_stage(stage: str, position: int) -> None:
     after = _with_endpoint(stage)
-    assert after.endpoints == {"www": Endpoint("www", "web", 80, position)}
+    assert after.endpoints == {"www": Endpoint("www", "web", 80, position, position)}
     assert after.trees == {("web", p): Tree("web", p) for p in range(3)}
 
 
@@ -585,7 +585,7 @@ def test_connect_refuses_a_cycle_below_the_root() -> None:
 def test_switch_binds_the_endpoint_to_another_stage() -> None:
     state = accepted(run(routes.connect, _with_endpoint(), make_ctx(), "web", "api", "www"))
     after = accepted(run(routes.switch, state, make_ctx(), "www", "qa"))
-    assert after.endpoints["www"] == Endpoint("www", "web", 80, 1)
+    assert after.endpoints["www"] == Endpoint("www", "web", 80, 1, home=0)  # its home stays
     assert after.trees == state.trees
     assert accepted(run(routes.switch, after, make_ctx(), "www", "0")).endpoints == state.endpoints
 

@@ -106,3 +106,24 @@ def test_authors_match_by_login_name_email_or_github_noreply_address() -> None:
     record = Authored("web", "1.0.0", "Erin E <123+erin-e@users.noreply.github.com>", T0)
     assert is_author(record, "erin-e") and is_author(record, "Erin E")
     assert not is_author(record, "erin") and not is_author(None, "erin-e")
+
+
+def test_a_passed_gate_is_told_once_per_version_and_stage_with_its_tally() -> None:
+    from pipeline_kit.model.approvals import passed
+
+    state = _approve(_qa_ready(), "alice", "dave")
+    plan = run(actions.promote, state, make_ctx(POLICY), "web", "prod")
+    assert plan.ok
+    gates = passed(plan.after, POLICY, [*plan.entries, *plan.entries])  # told once
+    assert [str(g) for g in gates] == [
+        "approval web v1.1.0→prod: 2 of 2 approvals (alice, dave); "
+        "approvers: alice, bob, release-managers (carol, dave)"
+    ]
+    # A rollback back to what was there needs no approval, so it passes no approval gate.
+    back = run(actions.rollback, plan.after, make_ctx(POLICY), "web", "prod")
+    assert [e for e in back.entries if e.position == 0 and e.signed_off]
+    assert passed(back.after, POLICY, back.entries) == []
+    # Short of approvals, the gate is a violation, not a passed gate.
+    short = run(actions.promote, _approve(_qa_ready(), "alice"), make_ctx(POLICY), "web", "prod")
+    assert names(short.violations) == ["approval"]
+    assert passed(short.after, POLICY, short.entries) == []

@@ -131,6 +131,7 @@ def check(
 
     finished = commands.check(config_file, version, from_git, junit_dir)
     report = finished.run.report
+    approved = [r for r in report.results if r.name == "approval" and r.ok and r.message]
     if json:
         render.emit_json(
             {
@@ -149,10 +150,13 @@ def check(
                     }
                     for r in report.failures
                 ],
+                "approvals": [{"stage": r.stage, "message": r.message} for r in approved],
             }
         )
     else:
         for r in report.failures:
             where = f"{r.file}:{r.line}: " if r.file and r.line else ""
             render.console.print(f"  ✗ {where}[{r.name}] {r.stage}: {r.message}", markup=False)
+        for r in approved:
+            render.console.print(f"  ✓ [{r.name}] {r.stage}: {r.message}", markup=False)
     end(finished, junit_dir, strict_feedback, table=not json)

@@ -11,6 +11,7 @@ from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
+from pipeline_kit.model.approvals import passed as approvals_passed
 from pipeline_kit.model.constraints import Violation
 from pipeline_kit.model.items import Service, State
 from pipeline_kit.model.plan import Plan
@@ -250,6 +251,7 @@ def endpoints_json(
                 "service": e.service,
                 "port": e.port,
                 "stage": policy.stage_name(e.position),
+                "home": policy.stage_name(e.serves),
                 "tree": [
                     {"parent": x.parent, "child": x.child, "stage": policy.stage_name(x.position)}
                     for x in (tree.edges if tree else ())
@@ -267,7 +269,8 @@ def endpoints_table(rows: list[dict[str, Any]]) -> None:
         shares = ", ".join(f"{v} {w}%" for v, w in r["weights"].items()) or "-"
         if "canary_step" in r:
             shares += f"; canary step {r['canary_step']}"
-        table.add_row(r["name"], r["service"], str(r["port"]), r["stage"], shares, tree)
+        stage = r["stage"] if r["home"] == r["stage"] else f"{r['stage']} (home {r['home']})"
+        table.add_row(r["name"], r["service"], str(r["port"]), stage, shares, tree)
     console.print(table)
 
 
@@ -353,6 +356,8 @@ def plan(
         console.print("  (runtime none: operations are recorded, not run)", markup=False)
     for line in configs:
         console.print(f"  configuration: {line}", markup=False)
+    for gate in approvals_passed(plan.after, policy, plan.entries):
+        console.print(f"  {gate}", markup=False)
     if plan.violations:
         console.print(f"refused: {len(plan.violations)} violation(s)", markup=False)
         violations(plan.violations)

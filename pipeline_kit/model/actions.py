@@ -125,7 +125,9 @@ def _finish(
     violations = check_state(after, ctx.policy, names) + check_entries(
         after, ctx.policy, entries, ctx.now
     )
-    return Plan(action, dict(args), before, after, tuple(operations), tuple(violations))
+    return Plan(
+        action, dict(args), before, after, tuple(operations), tuple(violations), tuple(entries)
+    )
 
 
 def _start(service: str, stack: int, pos: int, c: Container) -> Operation:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pipeline_kit.model.errors import ConstraintFailed
 from pipeline_kit.model.items import Approval, Authored, State, same_version
 from pipeline_kit.model.policy import Gate, Policy
+
+if TYPE_CHECKING:
+    from pipeline_kit.model.constraints import Entry
 
 
 def members(policy: Policy, names: tuple[str, ...]) -> set[str]:
@@ -100,6 +105,12 @@ class Tally:
             text += f"; {self.need - len(self.have)} more from {self.source}"
         return text
 
+    def passed(self) -> str:
+        """``2 of 2 approvals (alice, carol); approvers: alice, bob, …``: a gate it passes."""
+        names = f" ({', '.join(self.have)})" if self.have else ""
+        plural = "s" if self.need != 1 else ""
+        return f"{len(self.have)} of {self.need} approval{plural}{names}; approvers: {self.source}"
+
 
 def tally(
     state: State, policy: Policy, service: str, version: str, position: int, least: int = 1
@@ -140,3 +151,38 @@ def approved(state: State, policy: Policy, approval: Approval) -> State:
         ):
             return state
     return replace(state, approvals=(*state.approvals, approval))
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """An approval gate one entry passes: the entry's words and its tally."""
+
+    service: str
+    version: str
+    position: int
+    tally: Tally
+
+    @property
+    def subject(self) -> str:
+        return f"{self.service} {self.version}→{self.tally.stage}"
+
+    def __str__(self) -> str:
+        return f"approval {self.subject}: {self.tally.passed()}"
+
+
+def passed(state: State, policy: Policy, entries: Iterable[Entry]) -> list[Counted]:
+    """The approval gates ``entries`` pass in ``state`` (once per version and stage), each
+    with how many approvals it has and from whom they may come; failed gates are violations."""
+    out: list[Counted] = []
+    seen: set[tuple[str, str, int]] = set()
+    for entry in entries:
+        key = (entry.service, same_version(entry.version), entry.position)
+        if entry.position >= len(policy.stages) or entry.signed_off or key in seen:
+            continue
+        seen.add(key)
+        if not policy.gate(entry.position).approval:
+            continue
+        count = tally(state, policy, entry.service, entry.version, entry.position)
+        if count.ok:
+            out.append(Counted(entry.service, entry.version, entry.position, count))
+    return out

@@ -245,17 +245,18 @@ def check_entries(
 def traffic_entries(before: State, after: State, policy: Policy, now: datetime) -> list[Entry]:
     """The versions that come to answer an endpoint's traffic from another stage.
 
-    An endpoint serves its stage's users through its tree: the main service at the tree's
-    position and every child at its edge's position. A version that answers them after a
-    change, did not before, and runs at another position than the endpoint's stage (after a
-    ``switch``, ``connect --stage``, or a ``replace``/``rollback`` below such an edge) enters
-    that stage as far as its users are concerned: it passes that stage's gates. Versions
-    entering the endpoint's own position are the ordinary entries and are checked as such.
+    An endpoint serves its home stage's users (the stage it was added for) through the tree
+    it points at: the main service at the tree's position and every child at its edge's
+    position. A version that answers them after a change, did not before, and runs at another
+    position than the home stage (after a ``switch``, ``connect --stage``, a ``promote`` into
+    the stage a switched endpoint points at, or a ``replace``/``rollback`` below such an edge)
+    enters the home stage as far as its users are concerned: it passes that stage's gates.
+    Versions entering the home position are the ordinary entries and are checked as such.
     """
     out: list[Entry] = []
     for endpoint in after.endpoints.values():
         old = before.endpoints.get(endpoint.name)
-        stage = endpoint.position if old is None else old.position  # whose users it serves
+        stage = endpoint.serves if old is None else old.serves  # whose users it serves
         served = {(s, v) for s, _, v in _serving(before, old)}
         for service, position, version in sorted(_serving(after, endpoint)):
             if position != stage and (service, version) not in served:

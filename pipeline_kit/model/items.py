@@ -101,6 +101,12 @@ class Endpoint:
     service: str
     port: int
     position: int
+    home: int | None = None  # the stage it was added for, whose users it serves
+
+    @property
+    def serves(self) -> int:
+        """The stage whose users it serves, wherever it points now."""
+        return self.position if self.home is None else self.home
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pipeline_kit.model.constraints import Violation
+from pipeline_kit.model.constraints import Entry, Violation
 from pipeline_kit.model.items import Service, Stack, State
 
 
@@ -42,6 +42,7 @@ class Plan:
     after: State
     operations: tuple[Operation, ...] = ()
     violations: tuple[Violation, ...] = ()
+    entries: tuple[Entry, ...] = ()  # every version the plan brings into a position's gates
 
     @property
     def ok(self) -> bool:

@@ -2,7 +2,7 @@
 
 Each is a pure ``action(state, context, ...) -> Plan`` like those of ``actions``; the plan
 checks the versions that come to answer an endpoint's traffic against the gates of that
-endpoint's stage (see ``constraints.traffic_entries``).
+endpoint's home stage, the one it was added for (see ``constraints.traffic_entries``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def add_endpoint(
     trees = dict(state.trees)
     for pos in range(len(ctx.policy.stages)):
         trees.setdefault((service, pos), Tree(service, pos))
-    endpoints = {**state.endpoints, name: Endpoint(name, service, port, position)}
+    endpoints = {**state.endpoints, name: Endpoint(name, service, port, position, position)}
     after = replace(state, endpoints=endpoints, trees=trees)
     args = {"name": name, "service": service, "port": port, "stage": stage}
     return _finish("endpoint add", args, ctx, state, after, scope=[service])

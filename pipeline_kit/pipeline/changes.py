@@ -115,11 +115,5 @@ def switch(settings: Settings, endpoint: str, stage: str, dry_run: bool) -> Outc
     return _apply(settings, "switch", (endpoint, stage), dry_run, (), (endpoint,))
 
 
-def approve(
-    settings: Settings, service: str, version: str, stage: str, by: str, dry_run: bool
-) -> Outcome:
-    return _apply(settings, "approve", (service, version, stage, by), dry_run, (service,))
-
-
 def reject(settings: Settings, service: str, version: str, reason: str, dry_run: bool) -> Outcome:
     return _apply(settings, "reject", (service, version, reason), dry_run, (service,))

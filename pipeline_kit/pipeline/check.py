@@ -31,6 +31,7 @@ from pipeline_kit.report.results import (
     Report,
     Result,
     affected_stages,
+    approval_notes,
     constraint_results,
 )
 
@@ -159,6 +160,7 @@ def _dry_run(
     # Stage-wide invariants were reported for the state above; here only what the move adds.
     before = set(c.check_state(plan.before, settings.policy, [service]))
     added = [v for v in plan.violations if v not in before]
-    found = constraint_results(added, settings.policy, stages, entry, True, locate)
+    notes = approval_notes(plan, settings.policy)
+    found = constraint_results(added, settings.policy, stages, entry, True, locate, notes)
     # Kind "promote gate" / "promote constraint": tells them from the state's own checks.
     return [planned, *(replace(r, kind=f"promote {r.kind}") for r in found)], plan

@@ -25,6 +25,7 @@ from pipeline_kit.report.results import (
     Result,
     Status,
     affected_stages,
+    approval_notes,
     constraint_results,
 )
 from pipeline_kit.store.database import Scope
@@ -97,7 +98,8 @@ def _report(
 ) -> Report:
     target = str(plan.args.get("to") or settings.policy.stages[-1])
     stages = affected_stages(plan, settings.policy) or [target]
-    checks = constraint_results(plan.violations, settings.policy, stages, target)
+    notes = approval_notes(plan, settings.policy)
+    checks = constraint_results(plan.violations, settings.policy, stages, target, passed=notes)
     return Report(
         ask.command,
         settings.policy.stages,

@@ -64,10 +64,22 @@ def identity(by: str | None, environ: Mapping[str, str] | None = None, need: boo
 def approve(
     settings: Settings, service: str, version: str, stage: str, by: str | None, dry_run: bool
 ) -> Outcome:
-    """``approve SERVICE VERSION --stage STAGE [--by NAME]``."""
-    from pipeline_kit.pipeline import changes
+    """``approve SERVICE VERSION --stage STAGE [--by NAME]``; without a recorded author,
+    one from the image's labels where the stage forbids self-approval (see ``authors``)."""
+    from pipeline_kit.model import actions
+    from pipeline_kit.pipeline.authors import from_image, with_label_author
 
-    return changes.approve(settings, service, version, stage, identity(by), dry_run)
+    who = identity(by)
+    found = from_image(settings, service, version, stage)
+
+    def approving(state: State, ctx: Context) -> Plan:
+        return actions.approve(state, ctx, service, version, stage, who)
+
+    build: Build = approving
+    if found.author is not None:
+        build = with_label_author(approving, service, version, found.author)
+    outcome = execute(settings, Scope(frozenset({service})), build, dry_run)
+    return replace(outcome, notes=(*outcome.notes, found.note)) if found.note else outcome
 
 
 def freeze(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from pipeline_kit.model.constraints import APPROVAL
 from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.report.results import Report, Result
 
@@ -20,6 +21,12 @@ def file_name(stage: str) -> str:
     return f"pipeline-kit-{_SAFE.sub('_', stage)}.xml"
 
 
+def _told(result: Result) -> bool:
+    """Whether the testcase carries the result's message as its output."""
+    approval = result.name == APPROVAL and result.status == "passed"
+    return bool(result.message) and (result.kind == "hook" or approval)
+
+
 def _case(report: Report, result: Result) -> TestCase:
     case = TestCase(
         name=f"{result.kind} {result.name}",
@@ -27,8 +34,9 @@ def _case(report: Report, result: Result) -> TestCase:
         elapsed_sec=result.duration,
         file=result.file,
         line=result.line,
-        # A hook's last output lines (secrets masked), whatever its outcome.
-        stdout=result.message if result.kind == "hook" and result.message else None,
+        # A hook's last output lines (secrets masked), whatever its outcome; what a passed
+        # approval gate passed with.
+        stdout=result.message if _told(result) else None,
     )
     if result.status == "failed":
         case.add_failure_info(message=result.message, failure_type=result.name)

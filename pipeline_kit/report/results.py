@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pipeline_kit.model import constraints as c
+from pipeline_kit.model.approvals import passed as approvals_passed
 from pipeline_kit.model.constraints import Violation
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
 
 Status = Literal["passed", "failed", "error", "skipped"]
+Passed = tuple[str, str, str]  # stage, check, what it passed with in words
 Locate = Callable[[Violation], tuple[str | None, int | None]]  # → config file and line
 
 # Checked per stage a version enters, or sits in: invariants, then the stage gates.
@@ -112,12 +114,14 @@ def constraint_results(
     target: str,
     gates: bool = True,
     locate: Locate | None = None,
+    passed: Iterable[Passed] = (),
 ) -> list[Result]:
     """A result per constraint per stage: one passed, or one failed per violation.
 
     Stage checks (and gates, when ``gates``) are listed on each of ``stages``; service-wide
     checks on ``target``. ``locate`` gives the config file and line a violation comes from,
-    for annotations.
+    for annotations. ``passed`` says in words what a check passed with (one passed result
+    per line, e.g. an approval gate's tally), when it did not fail.
     """
     stages = list(dict.fromkeys([*stages, target]))
     by_key: dict[tuple[str, str], list[Violation]] = {}
@@ -130,20 +134,31 @@ def constraint_results(
             checks += SERVICE_CHECKS
         kinds = {name: ("gate" if name in GATE_CHECKS else "constraint") for name in checks}
         layout += [(stage, kinds[name], name) for name in checks]
+    words: dict[tuple[str, str], list[str]] = {}
+    for stage, name, text in passed:
+        words.setdefault((stage, name), []).append(text)
     listed = {(stage, name) for stage, _, name in layout}
     layout += [
         (stage, "gate" if name in (*GATE_CHECKS, c.FREEZE) else "constraint", name)
-        for stage, name in by_key
+        for stage, name in dict.fromkeys([*by_key, *words])
         if (stage, name) not in listed
     ]
     out: list[Result] = []
     for stage, kind, name in layout:
         found = by_key.get((stage, name), [])
         if not found:
-            out.append(Result(stage, kind, name, "passed"))
+            out += [Result(stage, kind, name, "passed", m) for m in words.get((stage, name), [""])]
         for v in found:
             where = locate(v) if locate is not None else (None, None)
             out.append(
                 Result(stage, kind, name, "failed", f"{v.subject}: {v.message}", None, *where)
             )
     return out
+
+
+def approval_notes(plan: Plan, policy: Policy) -> list[Passed]:
+    """The approval gates the plan's entries pass, as ``passed`` lines for the results."""
+    return [
+        (policy.stage_name(p.position), c.APPROVAL, f"{p.subject}: {p.tally.passed()}")
+        for p in approvals_passed(plan.after, policy, plan.entries)
+    ]

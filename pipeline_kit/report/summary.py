@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline_kit.model.constraints import APPROVAL
 from pipeline_kit.report.results import Report, Result
 
 MAX_LISTED = 50  # failures listed in full in a markdown summary; the rest are counted
@@ -144,6 +145,7 @@ def markdown(report: Report, heading: str = "###") -> str:
             f"{row.passed} | {row.failed} | {mark} |"
         )
     lines += _watched(report)
+    lines += _approvals(report)
     lines += mermaid(report)
     failures = report.failures
     if failures:
@@ -176,6 +178,16 @@ def _watched(report: Report) -> list[str]:
             f"- {'✅' if r.ok else '❌'} **{_cell(r.stage)}** `{_cell(r.name)}`: "
             f"{_cell(r.message)}{took}"
         )
+    return lines
+
+
+def _approvals(report: Report) -> list[str]:
+    """The approval gates the command passed: how many approvals, and from whom."""
+    found = [r for r in report.results if r.name == APPROVAL and r.ok and r.message]
+    if not found:
+        return []
+    lines = ["", "Approvals:", ""]
+    lines += [f"- ✅ **{_cell(r.stage)}** {_cell(r.message)}" for r in found]
     return lines
 
 

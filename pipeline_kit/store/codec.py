@@ -72,10 +72,7 @@ def build_state(
         )
         for r in tree_rows
     }
-    endpoints = {
-        r["name"]: Endpoint(r["name"], r["service"], r["port"], r["position"])
-        for r in endpoint_rows
-    }
+    endpoints = {r["name"]: _endpoint(r) for r in endpoint_rows}
     approvals = tuple(
         Approval(r["service"], r["version"], r["position"], r["by"], parse_time(r["at"]))
         for r in approval_rows
@@ -85,6 +82,11 @@ def build_state(
         for r in rejection_rows
     )
     return State(services, endpoints, trees, approvals, rejections)
+
+
+def _endpoint(r: Row) -> Endpoint:
+    """An endpoint (``home`` None: the stage it points at is its home)."""
+    return Endpoint(r["name"], r["service"], r["port"], r["position"], r.get("home"))
 
 
 def _first(pair: tuple[int, Edge]) -> int:
@@ -119,6 +121,7 @@ def endpoint_row(endpoint: Endpoint) -> Row:
         "service": endpoint.service,
         "port": endpoint.port,
         "position": endpoint.position,
+        "home": endpoint.home,
     }
 
 

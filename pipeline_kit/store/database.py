@@ -25,7 +25,7 @@ from pipeline_kit.model.errors import InvalidInput
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Policy
-from pipeline_kit.store import codec, freezes, history
+from pipeline_kit.store import codec, freezes, history, upgrade
 from pipeline_kit.store import tables as t
 
 
@@ -151,14 +151,19 @@ class Store:
 
     @contextmanager
     def read(self, what: str = "read") -> Iterator[Session]:
-        """A read-only snapshot."""
-        with self._errors(what), self.engine.connect() as conn:
-            conn.info["pk_write"] = False
-            with conn.begin():
-                if not self._has_schema(conn):
-                    yield Session(conn, empty=True)
-                    return
-                yield Session(conn)
+        """A read-only snapshot (of a database of an older schema: once upgraded)."""
+        with self._errors(what):
+            for upgraded in (False, True):
+                with self.engine.connect() as conn:
+                    conn.info["pk_write"] = False
+                    with conn.begin():
+                        if not self._has_schema(conn):
+                            yield Session(conn, empty=True)
+                            return
+                        if upgraded or self._version(conn) == t.SCHEMA_VERSION:
+                            yield Session(conn)
+                            return
+                self.ensure_schema()
 
     def ensure_schema(self) -> None:
         with self._errors("create tables"), self.engine.connect() as conn:
@@ -169,14 +174,25 @@ class Store:
     def _has_schema(self, conn: Connection) -> bool:
         return conn.dialect.has_table(conn, t.meta.name)
 
+    def _version(self, conn: Connection) -> str | None:
+        found = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "schema")).scalar()
+        return None if found is None else str(found)
+
     def _ensure_schema(self, conn: Connection) -> None:
         if self._has_schema(conn):
-            found = conn.execute(select(t.meta.c.value).where(t.meta.c.key == "schema")).scalar()
-            if found != t.SCHEMA_VERSION:
+            found = self._version(conn)
+            if found == t.SCHEMA_VERSION:
+                return
+            if not upgrade.can_upgrade(found):
                 raise ExternalFailure(
                     f"state database {self.safe_url} has schema {found!r}, "
                     f"this pipeline-kit needs {t.SCHEMA_VERSION!r}"
                 )
+            if not self.sqlite:  # two processes upgrading at once: the second finds it done
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('schema', 0))"))
+                found = self._version(conn)
+            if found is not None and found != t.SCHEMA_VERSION:
+                upgrade.upgrade(conn, found)
             return
         if not self.sqlite:  # two processes creating the tables at once must not collide
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('schema', 0))"))

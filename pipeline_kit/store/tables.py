@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: pk_endpoints.home (see store/upgrade.py)
 
 metadata = MetaData()
 
@@ -55,6 +55,7 @@ endpoints = Table(
     Column("service", String(63), nullable=False, index=True),
     Column("port", Integer, nullable=False, index=True),
     Column("position", Integer, nullable=False),
+    Column("home", Integer),  # the stage it was added for (schema 3; NULL: ``position``)
 )
 
 trees = Table(

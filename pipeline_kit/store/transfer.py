@@ -48,6 +48,7 @@ class _Endpoint(_Strict):
     service: str
     port: int = Field(ge=1, le=65535)
     position: int = Field(ge=0)
+    home: int | None = Field(default=None, ge=0)  # absent in older exports: ``position``
 
 
 class _Edge(_Strict):
@@ -225,7 +226,11 @@ def _state_of(doc: _Document) -> State:
             for s, k in stacks
             for pos, c in enumerate(k.containers)
         ],
-        [e.model_dump() for e in doc.endpoints],
+        # An older export has no home stage: each endpoint's is the stage it points at.
+        [
+            {**e.model_dump(), "home": e.position if e.home is None else e.home}
+            for e in doc.endpoints
+        ],
         [{"service": tr.service, "position": tr.position} for tr in doc.trees],
         [
             {
