@@ -66,7 +66,7 @@ from benchmarks.timing import (
 )
 from pipeline_kit import config
 from pipeline_kit.cli import main as cli_main
-from pipeline_kit.cli import render
+from pipeline_kit.cli import render, shapes
 from pipeline_kit.model import actions
 from pipeline_kit.model.actions import Context
 from pipeline_kit.model.items import State
@@ -132,7 +132,7 @@ def inproc_show_services(settings: config.Settings) -> None:
     state = manage.load_state(settings, None)  # pattern '*' is not exact: the whole state
     services = [state.services[n] for n in sorted(state.services)]
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-        render.emit_json([render.service_json(s, settings.policy) for s in services])
+        render.emit_json([shapes.service_json(s, settings.policy) for s in services])
 
 
 def inproc_help() -> None:

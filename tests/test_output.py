@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from pipeline_kit.cli import render
+from pipeline_kit.cli import render, shapes
 from pipeline_kit.cli.progress import make_progress
 from pipeline_kit.model import actions
 from pipeline_kit.model.items import Container, Edge, Endpoint, Service, Stack, State, Tree
@@ -96,9 +96,9 @@ def test_state_tables_in_a_pipe_show_every_value_whole(
     state, policy = long_state(), Policy(STAGES)
     services = list(state.services.values())
     render.services_table(services, policy)
-    render.stacks_table(render.stacks_json(services, policy))
+    render.stacks_table(shapes.stacks_json(services, policy))
     render.containers_table(services, policy)
-    render.endpoints_table(render.endpoints_json(state, policy, [ENDPOINT]))
+    render.endpoints_table(shapes.endpoints_json(state, policy, [ENDPOINT]))
     render.history_table([history_entry()])
     out = capsys.readouterr().out
     assert_whole(out, SERVICE, IMAGE, HOST, ADDRESS, f"{CONTAINER}2", ENDPOINT, ACTOR)

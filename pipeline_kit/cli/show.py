@@ -12,23 +12,23 @@ Pattern = Annotated[str, typer.Argument()]
 
 
 def _services(pattern: str, as_json: bool, view: str) -> None:
-    from pipeline_kit.cli import render
+    from pipeline_kit.cli import render, shapes
     from pipeline_kit.pipeline import views
 
     config = settings()
     found, around = views.services_around(config, pattern)
     if view == "stacks":
-        rows = render.stacks_json(found, config.policy)
+        rows = shapes.stacks_json(found, config.policy)
         if as_json:
             render.emit_json(rows)
             return
         render.stacks_table(rows)
     elif as_json:
-        rows = [render.service_json(s, config.policy, around) for s in found]
+        rows = [shapes.service_json(s, config.policy, around) for s in found]
         if view == "containers":  # and the standby ones, out of rotation
             kept = views.standby(config, [s.name for s in found])
             for row in rows:
-                row["standby"] = render.standby_json(kept, row["name"], config.policy)
+                row["standby"] = shapes.standby_json(kept, row["name"], config.policy)
         render.emit_json(rows)
         return
     elif view == "containers":
@@ -65,12 +65,12 @@ def containers(pattern: Pattern = "*", json: Json = False) -> None:
 
 
 def _endpoints(pattern: str, as_json: bool) -> None:
-    from pipeline_kit.cli import render
+    from pipeline_kit.cli import render, shapes
     from pipeline_kit.pipeline import views
 
     config = settings()
     found = views.endpoints(config, pattern)
-    rows = render.endpoints_json(found.state, config.policy, found.names, found.canaries)
+    rows = shapes.endpoints_json(found.state, config.policy, found.names, found.canaries)
     for row, name in zip(rows, found.names, strict=True):
         endpoint = found.state.endpoints[name]
         step = found.steps.get((endpoint.service, endpoint.position))
