@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_kit.model.items import Service, State
 from pipeline_kit.model.policy import Policy
-from pipeline_kit.store.journal import Kept
+
+if TYPE_CHECKING:
+    from pipeline_kit.store.journal import Kept
 
 
 def stage_of(service: Service, policy: Policy) -> dict[str, str]:

@@ -19,7 +19,6 @@ from pipeline_kit.model.errors import PipelineKitError, Refused
 from pipeline_kit.model.items import State
 from pipeline_kit.model.plan import Plan
 from pipeline_kit.model.policy import Gate
-from pipeline_kit.pipeline import notify
 from pipeline_kit.pipeline.rollout import standby
 from pipeline_kit.pipeline.rollout.flight import Flight, Rig
 from pipeline_kit.pipeline.rollout.hooks import entered
@@ -185,6 +184,8 @@ def roll_back(rig: Rig, flight: Flight, meter: Meter, why: str) -> None:
     flight.kept = ()  # taken back into rotation, or left to their entry's time
     seconds = rig.clock.monotonic() - began
     previous = _version_in(back, meter)
+    from pipeline_kit.pipeline import notify  # HTTP: loaded when a rollback happened
+
     for warning in notify.rolled_back(rig.settings, meter.service, meter.version, meter.stage,
                                       previous):  # fmt: skip
         rig.note(f"warning: {warning}")
