@@ -88,6 +88,21 @@ def pk(folder: Path, *args: str, kill_at: str | None = None) -> subprocess.Compl
     )  # fmt: skip
 
 
+def promote_every_stage(
+    urls: dict[str, str], capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """webapp 1.1.0 to dev, then to qa, then to prod, each under load through its endpoint
+    (switch_under_load: no request fails); prints the load's figures."""
+    for stage, args in (
+        ("dev", ("promote", "webapp", "1.1.0", "--to", "dev")),
+        ("qa", ("promote", "webapp", "--to", "qa")),
+        ("prod", ("promote", "webapp", "--to", "prod")),
+    ):
+        figures = switch_under_load(urls[stage], args, "webapp 1.0.0", "webapp 1.1.0")
+        with capsys.disabled():
+            print(f"\npromote to {stage} {where}: {figures}")
+
+
 def test_deploy_and_promote_through_every_stage_under_load(
     swarmed: tuple[Path, dict[str, str]],
     cli: CLI,
@@ -102,15 +117,7 @@ def test_deploy_and_promote_through_every_stage_under_load(
     assert {stage: answer(url) for stage, url in urls.items()} == dict.fromkeys(
         STAGES, "webapp 1.0.0"
     )
-    old, new = "webapp 1.0.0", "webapp 1.1.0"
-    for stage, args in (
-        ("dev", ("promote", "webapp", "1.1.0", "--to", "dev")),
-        ("qa", ("promote", "webapp", "--to", "qa")),
-        ("prod", ("promote", "webapp", "--to", "prod")),
-    ):
-        figures = switch_under_load(urls[stage], args, old, new)
-        with capsys.disabled():
-            print(f"\npromote to {stage} under load: {figures}")
+    promote_every_stage(urls, capsys, "under load")
     assert stages(cli) == dict.fromkeys(STAGES, "1.1.0")
     assert sorted(pk_services(swarm_bed).values()) == ["1.1.0"] * 3  # the old ones removed
     checked = cli("verify")
@@ -358,3 +365,17 @@ def test_verify_reports_a_node_that_is_down(
             with contextlib.suppress(DockerException):
                 swarm_bed.manager.nodes.get(node_id).remove(force=True)
     assert cli("verify").code == 0
+
+
+def test_verify_says_where_the_last_task_of_a_slot_is_when_none_is_meant_to_run() -> None:
+    from pipeline_kit.pipeline.swarm_verify import _latest
+    from pipeline_kit.runtime.swarm import Node, Task
+
+    nodes = {"n3": Node("n3", "c", "10.0.0.13", "down", "active")}
+    left = Task("pk-webapp-prod-0", 1, "running", "shutdown", "n3", "")
+    assert _latest([left], nodes) == (
+        "its task on node c (10.0.0.13, down) is running, Swarm wants it shutdown"
+    )
+    waiting = Task("pk-webapp-prod-0", 1, "pending", "running", "", "no suitable node")
+    assert _latest([left, waiting], nodes) == "pending (no suitable node)"
+    assert _latest([], nodes) == "no task"

@@ -97,9 +97,9 @@ def _task_drift(
         detail = f"runs {found.version}, the state says {w.version}"
         return Drift("wrong-version", w.service, w.stack, w.host, found.name, detail)
     mine = [t for t in tasks.get(found.name, []) if t.slot == slot]
-    up = [t for t in mine if t.state == "running" and t.desired == "running"]
+    up = [t for t in mine if t.state in swarm.UP and t.desired == "running"]
     if not up:
-        last = _latest(mine)
+        last = _latest(mine, nodes)
         detail = f"task {slot} is not running" + (f": {last}" if last else "")
         return Drift("task-not-running", w.service, w.stack, w.host, found.name, detail)
     node = nodes.get(up[0].node)
@@ -110,13 +110,19 @@ def _task_drift(
     return None
 
 
-def _latest(mine: list[swarm.Task]) -> str:
-    """The state of the task Swarm wants to run in a slot, with its error."""
-    wanted_now = [t for t in mine if t.desired == "running"] or mine
-    if not wanted_now:
+def _latest(mine: list[swarm.Task], nodes: dict[str, swarm.Node]) -> str:
+    """The state of the task Swarm wants to run in a slot, with its error; when it wants
+    none to run, what the last one does and where (e.g. on a node that is down)."""
+    wanted_now = [t for t in mine if t.desired == "running"]
+    if wanted_now:
+        task = wanted_now[0]
+        return task.state + (f" ({task.error})" if task.error else "")
+    if not mine:
         return "no task"
-    task = wanted_now[0]
-    return task.state + (f" ({task.error})" if task.error else "")
+    task = mine[0]
+    node = nodes.get(task.node)
+    where = f" on node {node.hostname} ({node.address}, {node.state})" if node else ""
+    return f"its task{where} is {task.state}, Swarm wants it {task.desired}"
 
 
 def _nodes_down(nodes: dict[str, Any]) -> list[Drift]:

@@ -3,7 +3,8 @@ one task per stack, its tasks, the nodes they run on, and their removal.
 
 A Swarm service runs on the nodes' host network: every task listens on the service's port of
 its node (``PORT``), so HAProxy reaches a task at its node's address and that port. Swarm
-restarts a task that stops; ``distinct_hosts`` puts at most one task of a service per node.
+restarts a task that stops. The tasks of a Swarm service share its port, so it runs at most
+one per node (``max_replicas_per_node = 1``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ class Group:
     spec: rt.Spec  # the first container's, configured (image, port, environment, limits)
     ids: tuple[str, ...]  # slot 1, 2, … runs ids[0], ids[1], …
     stacks: tuple[int, ...]
-    spread: bool  # at most one task per node (distinct_hosts)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def create(client: Any, group: Group) -> None:
             networks=["host"],
             mode=ServiceMode("replicated", replicas=len(group.ids)),
             restart_policy=RestartPolicy(condition="any", delay=1_000_000_000),
-            maxreplicas=1 if group.spread else None,
+            maxreplicas=1,  # its tasks share its port: one per node
             **_options(spec),
         )
 
@@ -222,8 +222,13 @@ def remove(client: Any, name: str) -> None:
         raise ExternalFailure(f"cannot remove the Swarm service {name}: {one_line(exc)}") from None
 
 
+UP = frozenset({"starting", "running"})  # the task's container runs
+
+
 def running(client: Any, group: Group) -> dict[int, Task]:
-    """Per slot, its task that runs now; raise when Swarm could not start one."""
+    """Per slot, its task whose container runs now; raise when Swarm could not start one.
+    A task whose image has a ``HEALTHCHECK`` stays ``starting`` until Docker's first check
+    passes (its interval later); the rollout's own health check decides instead."""
     found = tasks(client, group.name)
     failed = [t for t in found if t.state in _FAILED and t.error]
     if failed:
@@ -231,7 +236,7 @@ def running(client: Any, group: Group) -> dict[int, Task]:
             f"{group.name} ({group.spec.image}): a task {failed[0].state} at start: "
             f"{failed[0].error}"
         )
-    return {t.slot: t for t in found if t.state == "running" and t.desired == "running"}
+    return {t.slot: t for t in found if t.state in UP and t.desired == "running"}
 
 
 def wait_running(client: Any, group: Group, deadline: float, timeout: float) -> dict[int, str]:

@@ -5,10 +5,12 @@
 network namespace joined to the bridge by a veth pair (``.11``, ``.12``, ``.13``). No
 namespace has a default route and the root namespace only routes the /24 to the bridge,
 so nothing leaves the machine. Each host runs Debian's ``dockerd`` inside its namespace
-(``nsenter --net``: the mount namespace stays shared) with its own data root, exec root
-and pidfile, listening on ``tcp://ADDRESS:2376`` with ``--tlsverify`` (a CA, a server
-certificate per address and a client certificate made with ``cryptography``) and on a Unix
-socket in its folder that the tests use to look and clean up even while a link is cut.
+(``nsenter --net``: the mount namespace stays shared) and a UTS namespace whose hostname is
+the host's name (``a``, ``b``, ``c``: what ``docker info`` and Swarm call the node), with
+its own data root, exec root and pidfile, listening on ``tcp://ADDRESS:2376`` with
+``--tlsverify`` (a CA, a server certificate per address and a client certificate made with
+``cryptography``) and on a Unix socket in its folder that the tests use to look and clean
+up even while a link is cut.
 Containers use host networking, so they listen on their host's address.
 
 The registry runs in the root namespace on the bridge address; every engine lists it as an
@@ -199,8 +201,11 @@ class Bed:
         if dockerd is None:
             raise BedError("dockerd not found: install Debian's docker.io (scripts/setup.sh)")
         cert, key = self.tls.server(host.address)
+        uts = host.folder / "uts"  # a hostname of its own (Swarm names its nodes by it)
+        uts.touch()
+        sh("unshare", f"--uts={uts}", "hostname", host.name)
         args = [
-            "nsenter", f"--net=/run/netns/{host.netns}", dockerd,
+            "nsenter", f"--net=/run/netns/{host.netns}", f"--uts={uts}", dockerd,
             f"--host={host.socket}", f"--host=tcp://{host.address}:{DOCKER_PORT}",
             "--tlsverify", f"--tlscacert={self.tls.ca}", f"--tlscert={cert}", f"--tlskey={key}",
             f"--data-root={host.folder / 'data'}", f"--exec-root={host.folder / 'exec'}",
@@ -299,6 +304,7 @@ class Bed:
             _stop(host.process)
             for mount in sorted((host.folder / "exec" / "netns").glob("*")):
                 _quiet("umount", str(mount))
+            _quiet("umount", str(host.folder / "uts"))
             _quiet("ip", "netns", "del", host.netns)
             _quiet("ip", "link", "del", host.veth)
         if self.bridge:
@@ -333,13 +339,13 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         made.stop()
         raise
     try:
-        made.images = _push_images(made, tmp_path_factory.mktemp("bed-images"))
+        made.images = push_images(made, tmp_path_factory.mktemp("bed-images"))
         yield made
     finally:
         made.stop()
 
 
-def _push_images(made: Bed, folder: Path) -> str:
+def push_images(made: Bed, folder: Path) -> str:
     """Build the example images on host a and push them to the bed's registry."""
     assert made.registry is not None
     client = made.hosts[0].client()

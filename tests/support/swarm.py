@@ -8,7 +8,8 @@ later). The session fixture ``swarm_bed`` starts one private ``dockerd``
 (tests/support/docker.py's options: vfs, no bridge, no iptables; ``swarm init`` needs no
 other flag, its ingress network is made and stays unused, since Swarm services here attach
 to the host network) and makes it a single-node Swarm on 127.0.0.1. A bed of engines in
-network namespaces is ``SwarmBed([Member(url, address), …]).form()``.
+network namespaces is ``SwarmBed([Member(url, address), …]).form()``; ``bed_swarm`` makes
+one Swarm of the multi-host bed's three engines (tests/support/multihost.py).
 
 ``swarm_webapp`` builds the example's images on the manager and pushes them to the test
 registry, from which the nodes pull them.
@@ -29,6 +30,7 @@ from docker.errors import DockerException
 
 from tests.support.docker import Dockerd, DockerdError
 from tests.support.images import CRASH, SICK, VERSIONS, build_webapp_images
+from tests.support.multihost import Bed
 
 
 @dataclass
@@ -59,6 +61,7 @@ class SwarmBed:
     members: Sequence[Member]
     clients: list[docker.DockerClient] = field(default_factory=list)
     port: int = 0  # the manager's Swarm port
+    heartbeat: float | None = None  # seconds between a node's heartbeats (Swarm's default: 5)
 
     @property
     def manager_url(self) -> str:
@@ -73,10 +76,14 @@ class SwarmBed:
         first = self.members[0]
         self.clients = [docker.DockerClient(base_url=first.url, timeout=120)]
         self.port = _free(socket.SOCK_STREAM)
+        tuning = {}
+        if self.heartbeat is not None:  # a node is marked down a few heartbeats after its last
+            tuning["dispatcher_heartbeat_period"] = int(self.heartbeat * 1_000_000_000)
         self.manager.swarm.init(
             advertise_addr=f"{first.address}:{self.port}",
             listen_addr=f"{first.address}:{self.port}",
             data_path_port=_free(socket.SOCK_DGRAM, 10000, 49151),
+            **tuning,
         )
         for member in self.members[1:]:
             self.clients.append(self.join(member))
@@ -123,6 +130,28 @@ def swarm_bed() -> Iterator[SwarmBed]:
         bed.remove_services()
         bed.leave()
         engine.stop()
+
+
+@pytest.fixture(scope="session")
+def bed_swarm(bed: Bed) -> Iterator[SwarmBed]:
+    """The multi-host bed's three engines joined as one Swarm: host a manages it, b and c
+    join as workers, each advertising its bridge address (the control and data-path ports
+    on it). Nothing else is needed between the namespaces: their traffic is bridged in the
+    root namespace, so where bridge netfilter is on (``bridge-nf-call-iptables``) it also
+    passes the root namespace's FORWARD chain, which must not drop it. A node misses
+    heartbeats for a few seconds, not Swarm's 15 or so, before it is down. The Swarm is
+    left at the end."""
+    made = SwarmBed([Member(h.socket, h.address) for h in bed.hosts], heartbeat=1.0)
+    try:
+        made.form()
+    except DockerException as exc:
+        made.leave()
+        pytest.fail(f"cannot make a Swarm of the multi-host bed: {exc}")
+    try:
+        yield made
+    finally:
+        made.remove_services()
+        made.leave()
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
 """Docker Swarm as a rollout's runtime (``ports.Runtime``).
 
 The containers a plan starts at one stage position of a service (one per stack) become one
-Swarm service with a task per stack; Swarm picks the nodes. Once every task runs and answers
-its health check, each container of the state gets its task's address (node address and the
-service's port). Removing containers removes the Swarm services that run them.
+Swarm service with a task per stack, at most one per node (they share its port): more
+stacks than schedulable nodes take several Swarm services. Swarm picks the nodes. Once
+every task runs and answers its health check, each container of the state gets its task's
+address (node address and the service's port). Removing containers removes the Swarm
+services that run them.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class SwarmRuntime:
             for held in booked([MANAGER]).values():
                 taken |= held
         launches: list[Launch] = []
-        for ops in _grouped(starts):
+        width = _schedulable(self.client) if starts else 1
+        for ops in _grouped(starts, width):
             group = self._group(plan, ops, taken, routes)
             for index, op in enumerate(ops):
                 stack = plan.after.services[op.service].stack(op.stack)
@@ -111,7 +114,6 @@ class SwarmRuntime:
             replace(spec, health_path=health),
             tuple(op.container for op in ops),
             tuple(op.stack for op in ops),
-            self.settings.policy.distinct_hosts,
         )
 
     def start(self, launches: list[Launch]) -> list[Any]:
@@ -206,12 +208,24 @@ def _at(spec: rt.Spec, address: str) -> rt.Spec:
     return replace(spec, host=replace(spec.host, address=node))
 
 
-def _grouped(starts: list[Operation]) -> list[list[Operation]]:
-    """The starts of one position of one service at one version, in stack order."""
+def _schedulable(client: Any) -> int:
+    """How many nodes take new tasks (ready and active); at least 1."""
+    found = swarm.nodes(client).values()
+    return max(1, sum(n.state == "ready" and n.availability == "active" for n in found))
+
+
+def _grouped(starts: list[Operation], width: int) -> list[list[Operation]]:
+    """The starts of one position of one service at one version, in stack order, in groups
+    of at most ``width``: the tasks of a Swarm service share its port, so it runs at most
+    one per node, and more stacks than nodes take several Swarm services."""
     groups: dict[tuple[str, int, str], list[Operation]] = {}
     for op in starts:
         groups.setdefault((op.service, op.position, op.version), []).append(op)
-    return [sorted(ops, key=lambda op: op.stack) for ops in groups.values()]
+    out = []
+    for ops in groups.values():
+        ordered = sorted(ops, key=lambda op: op.stack)
+        out += [ordered[i : i + width] for i in range(0, len(ordered), width)]
+    return out
 
 
 def _groups(launches: list[Launch]) -> dict[str, swarm.Group]:
