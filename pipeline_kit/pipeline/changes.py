@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from importlib import import_module
 from typing import Any
 
 from pipeline_kit.config_types import Settings
@@ -18,21 +19,18 @@ from pipeline_kit.pipeline.manage import execute
 from pipeline_kit.pipeline.rollout import Outcome
 from pipeline_kit.store.database import Scope
 
-_ROUTES = frozenset({"add_endpoint", "connect", "switch"})  # the actions of model.routes
-
 
 def _apply(
     settings: Settings,
-    action: str,
+    action: str,  # MODULE.NAME of pipeline_kit.model: "actions.push", "routes.switch"
     args: tuple[Any, ...],
     dry_run: bool,
     services: tuple[str, ...] = (),
     endpoints: tuple[str, ...] = (),
     ports: tuple[int, ...] = (),
 ) -> Outcome:
-    from pipeline_kit.model import actions, routes
-
-    act: Callable[..., Plan] = getattr(routes if action in _ROUTES else actions, action)
+    module, name = action.split(".")
+    act: Callable[..., Plan] = getattr(import_module(f"pipeline_kit.model.{module}"), name)
 
     def build(state: State, ctx: Context) -> Plan:
         return act(state, ctx, *args)
@@ -52,16 +50,16 @@ def add_service(
 ) -> Outcome:
     hosts = hosts or [h.name for h in settings.runtime.hosts]
     args = (name, image, stacks, versions, hosts)
-    return _apply(settings, "add_service", args, dry_run, (name,))
+    return _apply(settings, "actions.add_service", args, dry_run, (name,))
 
 
 def add_stack(settings: Settings, service: str, host: str | None, dry_run: bool) -> Outcome:
     hosts = [h.name for h in settings.runtime.hosts]
-    return _apply(settings, "add_stack", (service, host, hosts), dry_run, (service,))
+    return _apply(settings, "actions.add_stack", (service, host, hosts), dry_run, (service,))
 
 
 def remove_stack(settings: Settings, service: str, stack: int | None, dry_run: bool) -> Outcome:
-    return _apply(settings, "remove_stack", (service, stack), dry_run, (service,))
+    return _apply(settings, "actions.remove_stack", (service, stack), dry_run, (service,))
 
 
 def add_endpoint(
@@ -72,28 +70,28 @@ def add_endpoint(
 
         refuse_taken(settings, [port])
     args = (name, service, port, stage)
-    return _apply(settings, "add_endpoint", args, dry_run, (service,), (name,), (port,))
+    return _apply(settings, "routes.add_endpoint", args, dry_run, (service,), (name,), (port,))
 
 
 def connect(
     settings: Settings, parent: str, child: str, endpoint: str, stage: str | None, dry_run: bool
 ) -> Outcome:
     args = (parent, child, endpoint, stage)
-    return _apply(settings, "connect", args, dry_run, (parent, child), (endpoint,))
+    return _apply(settings, "routes.connect", args, dry_run, (parent, child), (endpoint,))
 
 
 def push(settings: Settings, service: str, version: str, dry_run: bool) -> Outcome:
-    return _apply(settings, "push", (service, version), dry_run, (service,))
+    return _apply(settings, "actions.push", (service, version), dry_run, (service,))
 
 
 def pop(settings: Settings, service: str, stage: str, dry_run: bool) -> Outcome:
-    return _apply(settings, "pop", (service, stage), dry_run, (service,))
+    return _apply(settings, "actions.pop", (service, stage), dry_run, (service,))
 
 
 def replace_stage(
     settings: Settings, service: str, stage: str, with_: str, dry_run: bool
 ) -> Outcome:
-    return _apply(settings, "replace_stage", (service, stage, with_), dry_run, (service,))
+    return _apply(settings, "actions.replace_stage", (service, stage, with_), dry_run, (service,))
 
 
 def rollback(
@@ -103,7 +101,7 @@ def rollback(
 
     if not dry_run:
         notify.notifier(settings)  # a malformed webhook URL is refused before anything changes
-    outcome = _apply(settings, "rollback", (service, stage, to), dry_run, (service,))
+    outcome = _apply(settings, "actions.rollback", (service, stage, to), dry_run, (service,))
     done = notify.rollback_of(outcome.plan, settings) if outcome.applied else None
     if done is None:
         return outcome
@@ -112,8 +110,8 @@ def rollback(
 
 
 def switch(settings: Settings, endpoint: str, stage: str, dry_run: bool) -> Outcome:
-    return _apply(settings, "switch", (endpoint, stage), dry_run, (), (endpoint,))
+    return _apply(settings, "routes.switch", (endpoint, stage), dry_run, (), (endpoint,))
 
 
 def reject(settings: Settings, service: str, version: str, reason: str, dry_run: bool) -> Outcome:
-    return _apply(settings, "reject", (service, version, reason), dry_run, (service,))
+    return _apply(settings, "actions.reject", (service, version, reason), dry_run, (service,))

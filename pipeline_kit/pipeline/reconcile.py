@@ -71,7 +71,7 @@ def wanted(state: State) -> list[Wanted]:
     ]
 
 
-def _in_flight(unit: Unit, services: frozenset[str] | None) -> set[str]:
+def in_flight(unit: Unit, services: frozenset[str] | None) -> set[str]:
     """Ids of containers that a live apply is starting or stopping, and standby containers
     (until the next command removes them): not drift."""
     now = datetime.now(UTC)
@@ -97,7 +97,7 @@ def survey(unit: Unit, state: State) -> Survey:
     """Compare every wanted container with what its host runs."""
     settings, engines = unit.settings, unit.engines
     names = frozenset(state.services)
-    skip = _in_flight(unit, names)
+    skip = in_flight(unit, names)
     hosts = sorted({w.host for w in wanted(state)} | {h.name for h in settings.runtime.hosts})
 
     def listing(host: str) -> Callable[[], list[rt.Found]]:
@@ -132,11 +132,11 @@ def survey(unit: Unit, state: State) -> Survey:
         elif f.status != "running" or f.health == "unhealthy":
             detail = f"docker status {f.status}" + (f", {f.health}" if f.health else "")
             out.drift.append(Drift("unhealthy", w.service, w.stack, w.host, name, detail))
-        elif f.config and f.config != (wants := _config(settings, state, w)):
+        elif f.config and f.config != (wants := wanted_config(settings, state, w)):
             detail = f"started with configuration {f.config}, its stage's is now {wants}"
             out.drift.append(Drift("config", w.service, w.stack, w.host, name, detail))
         elif w.address:
-            probes.append(_probe(w.address, settings, w.service))
+            probes.append(probe_of(w.address, settings, w.service))
             probed.append(w)
     for w, problem in zip(probed, run_parallel(probes), strict=True):
         if problem is not None:
@@ -148,17 +148,17 @@ def survey(unit: Unit, state: State) -> Survey:
         if f.id not in known:
             detail = f"{f.version}, not in the state"
             out.drift.append(Drift("unknown", f.service, f.stack, f.host, f.name, detail))
-    out.results = _results(settings, items, skip, out.drift)
+    out.results = survey_results(settings, items, skip, out.drift)
     out.health = _health(items, skip, out.drift)
     return out
 
 
-def _config(settings: Settings, state: State, w: Wanted) -> str:
+def wanted_config(settings: Settings, state: State, w: Wanted) -> str:
     """The digest of the configuration the container at ``w``'s place should run with."""
     return effective(settings, state, w.service, w.position).digest()
 
 
-def _results(
+def survey_results(
     settings: Settings, items: list[Wanted], skip: set[str], drift: list[Drift]
 ) -> list[Result]:
     """A result per container: passed, or failed with its drift; unknown ones apart."""
@@ -195,7 +195,7 @@ def _health(
     return out
 
 
-def _probe(address: str, settings: Settings, service: str) -> Callable[[], str | None]:
+def probe_of(address: str, settings: Settings, service: str) -> Callable[[], str | None]:
     decl = settings.declared(service)
     path = decl.health_path if decl is not None else None
     return lambda: rt.check_once(address, settings.runtime, path)

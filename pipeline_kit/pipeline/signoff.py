@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_kit.config_types import Settings
 from pipeline_kit.model.actions import Context
@@ -17,10 +17,9 @@ from pipeline_kit.model.errors import InvalidInput, Refused
 from pipeline_kit.model.freeze import frozen
 from pipeline_kit.model.items import Authored, State
 from pipeline_kit.model.plan import Plan
-from pipeline_kit.pipeline.manage import execute
-from pipeline_kit.pipeline.rollout import Build, Outcome
-from pipeline_kit.pipeline.unit import actor
-from pipeline_kit.store.database import Scope
+
+if TYPE_CHECKING:
+    from pipeline_kit.pipeline.rollout import Build, Outcome
 
 APPROVER = "PIPELINE_KIT_APPROVER"  # set by the Jenkins library to the input's submitter
 
@@ -55,6 +54,8 @@ def identity(by: str | None, environ: Mapping[str, str] | None = None, need: boo
     if by is None:
         if need:
             raise InvalidInput("give --by NAME: who approves")
+        from pipeline_kit.pipeline.unit import actor
+
         return actor(env)
     if not by.strip() or len(by) > 200:
         raise InvalidInput("--by must name who approves (1-200 characters)")
@@ -68,6 +69,8 @@ def approve(
     one from the image's labels where the stage forbids self-approval (see ``authors``)."""
     from pipeline_kit.model import actions
     from pipeline_kit.pipeline.authors import from_image, with_label_author
+    from pipeline_kit.pipeline.manage import execute
+    from pipeline_kit.store.database import Scope
 
     who = identity(by)
     found = from_image(settings, service, version, stage)
@@ -93,6 +96,8 @@ def freeze(
 ) -> Outcome:
     """``freeze [SERVICE] --stage S --reason TEXT`` (``end``: ``unfreeze``)."""
     from pipeline_kit.model import signoff
+    from pipeline_kit.pipeline.manage import execute
+    from pipeline_kit.store.database import Scope
 
     if not end and (reason is None or not reason.strip()):
         raise InvalidInput("give --reason TEXT: why the stage is frozen")

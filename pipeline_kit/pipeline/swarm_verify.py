@@ -12,11 +12,11 @@ from pipeline_kit.pipeline.reconcile import (
     Drift,
     Survey,
     Wanted,
-    _config,
-    _in_flight,
-    _probe,
-    _results,
+    in_flight,
+    probe_of,
+    survey_results,
     wanted,
+    wanted_config,
 )
 from pipeline_kit.pipeline.rollout.docker import run_parallel
 from pipeline_kit.pipeline.rollout.swarm import MANAGER
@@ -34,7 +34,7 @@ def survey(unit: Unit, state: State) -> Survey:
     """Compare every wanted container with its task, and report the nodes that are down."""
     settings, client = unit.settings, unit.engines.client(MANAGER)
     names = frozenset(state.services)
-    skip = _in_flight(unit, names)
+    skip = in_flight(unit, names)
     listed = swarm.listed(client, names)
     where = _place(listed)
     tasks = {found.name: swarm.tasks(client, found.name) for found in listed}
@@ -49,13 +49,13 @@ def survey(unit: Unit, state: State) -> Survey:
             continue
         problem = _task_drift(w, where.get(w.id), tasks, nodes)
         if problem is None and w.address:
-            wants = _config(settings, state, w)
+            wants = wanted_config(settings, state, w)
             found = where[w.id][0]
             if found.config and found.config != wants:
                 detail = f"started with configuration {found.config}, its stage's is now {wants}"
                 problem = Drift("config", w.service, w.stack, w.host, found.name, detail)
             else:
-                probes.append(_probe(w.address, settings, w.service))
+                probes.append(probe_of(w.address, settings, w.service))
                 probed.append(w)
         if problem is not None:
             out.drift.append(problem)
@@ -70,7 +70,7 @@ def survey(unit: Unit, state: State) -> Survey:
             out.drift.append(Drift("unknown", found.service, -1, MANAGER, found.name, detail))
     down = _nodes_down(nodes)
     out.drift.extend(down)
-    out.results = _results(settings, items, skip, out.drift) + [
+    out.results = survey_results(settings, items, skip, out.drift) + [
         Result("swarm", "verify", f"node {d.host}", "failed", d.detail) for d in down
     ]
     return out

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline_kit.errors import ExternalFailure
+from pipeline_kit.health import healthy
 from pipeline_kit.runtime import containers as rt
 from pipeline_kit.runtime.engine import LABEL, SERVICE_LABEL, failures, one_line
 
@@ -285,7 +286,7 @@ def _unhealthy(session: Any, spec: rt.Spec, addresses: dict[int, str]) -> str | 
             answer = session.get(f"http://{address}{path}", timeout=1.0, allow_redirects=False)
         except requests.RequestException as exc:
             return f"GET {path} at {address}: {type(exc).__name__}"
-        if not 200 <= answer.status_code < 300:
+        if not healthy(answer.status_code):
             return f"GET {path} at {address} answered {answer.status_code}"
     return None
 
